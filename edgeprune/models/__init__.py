@@ -1,0 +1,1 @@
+"""Reference multi-task architectures. Every model's ``forward(x)`` returns ``dict[str, Tensor]``."""
