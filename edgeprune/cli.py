@@ -1,0 +1,336 @@
+"""The ``edgeprune`` command line: thin, it parses, calls the library and prints.
+
+Exit codes: 0 success, 1 failure, 2 bad usage or bad input (one line on stderr, no traceback).
+Human output goes to stdout; progress goes to stderr; ``--json`` prints one JSON document.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from edgeprune import __version__
+from edgeprune.errors import UserError
+
+app = typer.Typer(
+    name="edgeprune",
+    help="Prune multi-task PyTorch models and make the sparsity measurably faster on edge devices.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+WorkloadOpt = Annotated[str, typer.Option("--workload", "-w", help="Built-in name (scenes, digits), FILE.py:ATTR or MODULE:ATTR.")]  # noqa: E501
+ModelOpt = Annotated[str | None, typer.Option(help="Model of the workload (default: its first, e.g. mtl-resnet).")]
+WeightsOpt = Annotated[Path | None, typer.Option(help="Weights (safetensors) to use instead of the shipped ones.")]
+TasksOpt = Annotated[str | None, typer.Option("--tasks", "-t", help="Comma-separated tasks to keep (default: all).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON summary on stdout.")]
+ThreadsOpt = Annotated[int | None, typer.Option(help="CPU threads for PyTorch (default: all cores).")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"edgeprune {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,  # noqa: E501
+) -> None:
+    """Prune multi-task PyTorch models and make the sparsity measurably faster on edge devices."""
+
+
+def _tasks(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise UserError("--tasks is empty; give a comma-separated list such as seg,depth")
+    return names
+
+
+def _threads(n: int | None) -> None:
+    import torch
+
+    if n is not None:
+        if n < 1:
+            raise UserError(f"--threads must be at least 1, got {n}")
+        torch.set_num_threads(n)
+
+
+def _check_output(path: Path, suffix: str | None = None) -> None:
+    if path.exists() and path.is_dir():
+        raise UserError(f"output {path} is a directory; give a file name")
+    if suffix and path.suffix != suffix:
+        raise UserError(f"output {path} should end in {suffix}")
+
+
+def _metrics_table(title: str, columns: dict[str, dict[str, dict[str, float]] | None]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("task")
+    table.add_column("metric")
+    present = {k: v for k, v in columns.items() if v is not None}
+    for name in present:
+        table.add_column(name, justify="right")
+    first = next(iter(present.values()))
+    for task, metrics in first.items():
+        for metric in metrics:
+            table.add_row(task, metric, *(f"{cols[task][metric]:.4f}" for cols in present.values()))
+    return table
+
+
+def _sparsity_table(report: Any) -> Table:
+    table = Table(title=f"Sparsity over {report.denominator}", title_justify="left")
+    for col, justify in (("component", "left"), ("prunable", "right"), ("pruned", "right"), ("sparsity", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for row in [*report.components, report.overall]:
+        table.add_row(row.name, f"{row.numel:,}", f"{row.zeros:,}", f"{100 * row.sparsity:.2f}%")
+    return table
+
+
+def _print_json(doc: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+
+
+@app.command()
+def inspect(
+    checkpoint: Annotated[Path | None, typer.Argument(help="A pruned checkpoint (.ept); omit to inspect a dense model.")] = None,  # noqa: E501
+    workload: WorkloadOpt = "scenes",
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+    tasks: TasksOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the task graph: per component its parameters, prunable weights, sparsity and the tasks using it."""
+    from edgeprune.checkpoint import load_checkpoint, rebuild_model
+    from edgeprune.masks import prunable_parameters, sparsity_report, weight_masks
+    from edgeprune.model.taskgraph import discover_task_graph
+    from edgeprune.pipeline import load_and_extract
+    from edgeprune.workload.registry import resolve_workload
+
+    if checkpoint is not None:
+        ckpt = load_checkpoint(checkpoint)
+        wl = resolve_workload(ckpt.meta["workload"])
+        net = rebuild_model(ckpt)
+        graph = discover_task_graph(net, wl.split("calibration")[0][:2])
+        masks = ckpt.masks.masks
+        header = {k: ckpt.meta[k] for k in ("workload", "model", "tasks", "method", "settings", "source_hash")}
+    else:
+        wl = resolve_workload(workload)
+        net, _, graph = load_and_extract(wl, _tasks(tasks), model, str(weights) if weights else None)
+        masks = weight_masks(prunable_parameters(net))
+        header = {"workload": wl.name, "model": model or wl.default_model, "tasks": list(graph.tasks)}
+    report = sparsity_report(masks, graph)
+    by_comp = {r.name: r for r in report.components}
+    comps = []
+    for c in graph.components():
+        row = by_comp.get(c.name)
+        comps.append({"component": c.name, "tasks": sorted(c.tasks, key=graph.tasks.index), "parameters": c.numel,
+                      "prunable": row.numel if row else 0, "sparsity": row.sparsity if row else 0.0})  # fmt: skip
+    if as_json:
+        _print_json({**header, "components": comps, "denominator": report.denominator,
+                     "overall_sparsity": report.overall.sparsity})  # fmt: skip
+        return
+    out.print(" ".join(f"[bold]{k}[/]={v}" for k, v in header.items() if k in ("workload", "model", "method", "tasks")))
+    table = Table(title="Task graph (found by back-propagating each task)", title_justify="left")
+    for col in ("component", "used by", "parameters", "prunable", "sparsity"):
+        table.add_column(col, justify="left" if col in ("component", "used by") else "right")
+    for c in comps:
+        table.add_row(c["component"], ", ".join(c["tasks"]), f"{c['parameters']:,}", f"{c['prunable']:,}",
+                      f"{100 * c['sparsity']:.2f}%")  # fmt: skip
+    out.print(table)
+    out.print(f"overall sparsity {100 * report.overall.sparsity:.2f}% over {report.denominator}")
+
+
+def _method_help() -> str:
+    from edgeprune.prune.base import REGISTRY, _load_builtin_methods
+
+    _load_builtin_methods()
+    return "; ".join(f"{s.name}: {s.summary}" for s in REGISTRY.values())
+
+
+@app.command()
+def prune(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Pruned checkpoint to write (.ept).")],
+    method: Annotated[str, typer.Option("--method", "-m", help="Pruning method: " + _method_help())] = "magnitude",
+    sparsity: Annotated[float | None, typer.Option("--sparsity", "-s", help="Overall share of prunable weights to remove, in [0, 1).")] = None,  # noqa: E501
+    workload: WorkloadOpt = "scenes",
+    tasks: TasksOpt = None,
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+    granularity: Annotated[str | None, typer.Option(help="element, channel, block:RxC or N:M (random, magnitude).")] = None,  # noqa: E501
+    scope: Annotated[str | None, typer.Option(help="layer (same sparsity per layer) or global (one ranking).")] = None,
+    pattern: Annotated[str | None, typer.Option(help="N:M pattern for method nm (default 2:4).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of method random.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Glob of weights never pruned (repeatable), e.g. '*stem*'.")] = None,  # noqa: E501
+    finetune_steps: Annotated[int, typer.Option(help="Masked fine-tuning steps after pruning.")] = 0,
+    lr: Annotated[float, typer.Option(help="Fine-tuning learning rate.")] = 1e-4,
+    batch_size: Annotated[int, typer.Option(help="Fine-tuning batch size.")] = 16,
+    optimizer: Annotated[str, typer.Option(help="Fine-tuning optimiser: adam or sgd.")] = "adam",
+    threads: ThreadsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Extract tasks, prune to a sparsity, optionally fine-tune, and write a pruned checkpoint."""
+    from edgeprune.finetune import FinetuneConfig
+    from edgeprune.pipeline import PruneRequest, write_checkpoint
+
+    _threads(threads)
+    _check_output(output, ".ept")
+    if finetune_steps < 0 or batch_size < 1 or lr <= 0:
+        raise UserError("--finetune-steps must be >= 0, --batch-size >= 1 and --lr > 0")
+    if optimizer not in ("adam", "sgd"):
+        raise UserError(f"unknown optimiser '{optimizer}'; use adam or sgd")
+    given = {"granularity": granularity, "scope": scope, "pattern": pattern, "seed": seed}
+    req = PruneRequest(
+        workload=workload, method=method, sparsity=sparsity, tasks=_tasks(tasks), model=model,
+        weights=str(weights) if weights else None, options={k: v for k, v in given.items() if v is not None},
+        finetune=FinetuneConfig(steps=finetune_steps, batch_size=batch_size, optimizer=optimizer, lr=lr),
+        exclude=tuple(exclude or ()),
+    )  # fmt: skip
+    result = _run_prune(req, quiet=as_json)
+    write_checkpoint(result, output)
+    if as_json:
+        _print_json({"output": str(output), "tasks": result.tasks, "method": method, "settings": result.meta["settings"],
+                     "sparsity": result.report.to_dict(), "dense": result.before, "pruned": result.after,
+                     "delta_t": result.delta_t, "timings": result.timings})  # fmt: skip
+        return
+    _print_prune_summary(result)
+    out.print(f"wrote {output}")
+
+
+def _run_prune(req: Any, quiet: bool) -> Any:
+    from edgeprune.pipeline import Hooks, prune
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, disable=quiet, transient=True) as progress:  # fmt: skip
+        stage = progress.add_task("starting", total=None)
+        ft = None
+
+        def on_stage(name: str) -> None:
+            progress.update(stage, description=name)
+
+        def on_step(step: int, loss: float) -> None:
+            nonlocal ft
+            if ft is None:
+                ft = progress.add_task("fine-tuning", total=req.finetune.steps)
+            progress.update(ft, completed=step, description=f"fine-tuning (loss {loss:.3f})")
+
+        return prune(req, Hooks(stage=on_stage, finetune_step=on_step))
+
+
+def _print_prune_summary(result: Any) -> None:
+    out.print(_sparsity_table(result.report))
+    out.print(_metrics_table("Per-task metrics", {"dense": result.before, "pruned": result.after}))
+    if result.delta_t is not None:
+        out.print(f"ΔT (mean relative change over all metrics, higher is better): {result.delta_t:+.2f}%")
+    out.print(" ".join(f"{k.removesuffix('_s')} {v:.1f}s" for k, v in result.timings.items()))
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[Path | None, typer.Argument(help="A pruned checkpoint (.ept); omit to evaluate the dense model.")] = None,  # noqa: E501
+    workload: WorkloadOpt = "scenes",
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+    tasks: TasksOpt = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the metrics as JSON here.")] = None,
+    threads: ThreadsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate a dense model or a pruned checkpoint on a workload's evaluation split."""
+    from edgeprune.checkpoint import load_checkpoint, rebuild_model
+    from edgeprune.evaluate import evaluate as run_eval
+    from edgeprune.fsio import write_text_atomic
+    from edgeprune.pipeline import load_and_extract
+    from edgeprune.workload.registry import resolve_workload
+
+    _threads(threads)
+    if output is not None:
+        _check_output(output)
+    if checkpoint is not None:
+        ckpt = load_checkpoint(checkpoint)
+        wl = resolve_workload(ckpt.meta["workload"])
+        net = rebuild_model(ckpt)
+        chosen = _tasks(tasks) or list(ckpt.meta["tasks"])
+        unknown = [t for t in chosen if t not in ckpt.meta["tasks"]]
+        if unknown:
+            raise UserError(f"unknown task(s) {', '.join(unknown)}; the checkpoint has: {', '.join(ckpt.meta['tasks'])}")
+        source = {"checkpoint": str(checkpoint), "workload": ckpt.meta["workload"], "model": ckpt.meta["model"]}
+    else:
+        wl = resolve_workload(workload)
+        net, chosen, _ = load_and_extract(wl, _tasks(tasks), model, str(weights) if weights else None)
+        source = {"workload": wl.name, "model": model or wl.default_model}
+    with err.status("evaluating", spinner="dots") if not as_json else _nullcontext():
+        results = run_eval(net, wl, chosen)
+    doc = {**source, "tasks": chosen, "metrics": results}
+    if output is not None:
+        write_text_atomic(output, json.dumps(doc, indent=2) + "\n")
+    if as_json:
+        _print_json(doc)
+        return
+    out.print(_metrics_table("Per-task metrics", {"value": results}))
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+@app.command()
+def demo(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also keep the pruned checkpoint here (.ept).")] = None,  # noqa: E501
+    finetune_steps: Annotated[int, typer.Option(help="Masked fine-tuning steps.")] = 300,
+    threads: ThreadsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the whole front end on the built-in mtl-resnet + scenes: extract seg and depth,
+    prune 90% by magnitude, fine-tune briefly, evaluate and print what changed."""
+    from edgeprune.finetune import FinetuneConfig
+    from edgeprune.pipeline import PruneRequest, write_checkpoint
+
+    _threads(threads)
+    if output is not None:
+        _check_output(output, ".ept")
+    req = PruneRequest(workload="scenes", method="magnitude", sparsity=0.9, tasks=["seg", "depth"],
+                       options={"scope": "global"},
+                       finetune=FinetuneConfig(steps=finetune_steps, batch_size=16, lr=1e-3))  # fmt: skip
+    if not as_json:
+        out.print("[bold]edgeprune demo[/]: mtl-resnet on scenes (seg, depth, normal) -> keep seg + depth, "
+                  f"prune 90% (global magnitude), fine-tune {finetune_steps} steps")  # fmt: skip
+    result = _run_prune(req, quiet=as_json)
+    if output is not None:
+        write_checkpoint(result, output)
+    if as_json:
+        _print_json({"tasks": result.tasks, "sparsity": result.report.to_dict(), "dense": result.before,
+                     "pruned": result.after, "delta_t": result.delta_t, "timings": result.timings})  # fmt: skip
+        return
+    params_before = sum(c.numel for c in result.graph.components())
+    out.print(f"extracted {', '.join(result.tasks)}: the normal head is gone ({params_before:,} parameters left)")
+    _print_prune_summary(result)
+    if output is not None:
+        out.print(f"wrote {output}")
+
+
+def main() -> None:
+    """Console entry point: user errors become one line and exit code 2."""
+    try:
+        app()
+    except UserError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

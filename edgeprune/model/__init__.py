@@ -1,0 +1,1 @@
+"""The multi-task model contract: discovering the task graph and extracting tasks."""

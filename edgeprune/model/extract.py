@@ -1,0 +1,44 @@
+"""Task extraction: keep only the requested outputs and the layers they need.
+
+The model is traced with ``torch.fx``; its output dict is cut down to the requested tasks and
+dead code elimination removes every layer that no longer feeds an output, so the extracted
+model neither computes nor stores the dropped heads. Parameter names stay those of the source
+model, so weights and masks map one to one.
+
+Usage::
+
+    small = extract_tasks(model, ["seg", "depth"])
+    small(x).keys()   # {"seg", "depth"}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch.fx
+from torch import nn
+
+from edgeprune.errors import UserError
+
+
+def extract_tasks(model: nn.Module, tasks: Sequence[str]) -> torch.fx.GraphModule:
+    """A traced copy of ``model`` whose forward returns only ``tasks``."""
+    if not tasks:
+        raise UserError("the task list is empty")
+    try:
+        gm = torch.fx.symbolic_trace(model)
+    except Exception as exc:  # fx raises many types; all mean "not traceable"
+        raise UserError(f"cannot extract tasks: the model is not traceable by torch.fx ({exc})") from None
+    output = next(n for n in gm.graph.nodes if n.op == "output")
+    result = output.args[0]
+    if not isinstance(result, dict):
+        raise UserError("cannot extract tasks: the traced forward does not return a dict literal")
+    unknown = [t for t in tasks if t not in result]
+    if unknown:
+        raise UserError(f"unknown task(s) {', '.join(unknown)}; the model has: {', '.join(result)}")
+    output.args = ({t: result[t] for t in tasks},)
+    gm.graph.eliminate_dead_code()
+    gm.delete_all_unused_submodules()
+    gm.recompile()
+    gm.train(model.training)
+    return gm

@@ -1,0 +1,158 @@
+"""The prune stage end to end: load, extract tasks, score and mask, fine-tune, evaluate.
+
+The CLI, the demo and the benchmarks all call :func:`prune` so they do the same thing.
+
+Usage::
+
+    result = prune(PruneRequest(workload="scenes", tasks=["seg", "depth"], method="magnitude",
+                                sparsity=0.9, finetune=FinetuneConfig(steps=100)))
+    result.report.overall.sparsity, result.after["seg"]["miou"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from edgeprune.checkpoint import save_checkpoint
+from edgeprune.errors import UserError
+from edgeprune.evaluate import evaluate, flatten
+from edgeprune.finetune import FinetuneConfig, masked_finetune
+from edgeprune.masks import MaskSet, SparsityReport, prunable_parameters, sparsity_report
+from edgeprune.metrics import delta_t
+from edgeprune.model.extract import extract_tasks
+from edgeprune.model.taskgraph import TaskGraph, discover_task_graph
+from edgeprune.prune.base import make_pruner, method_spec, resolve_options
+from edgeprune.prune.context import PruneContext
+from edgeprune.workload.base import Workload
+from edgeprune.workload.registry import build_model, resolve_workload
+from edgeprune.workload.weights import state_hash
+
+SPARSITY_TOLERANCE = 0.005
+
+
+@dataclasses.dataclass
+class PruneRequest:
+    """What to prune and how. ``tasks=None`` keeps every task; ``sparsity=None`` is allowed only
+    for methods that fix it (N:M)."""
+
+    workload: str
+    method: str
+    sparsity: float | None
+    tasks: list[str] | None = None
+    model: str | None = None
+    weights: str | None = None
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    finetune: FinetuneConfig = dataclasses.field(default_factory=lambda: FinetuneConfig(steps=0))
+    exclude: tuple[str, ...] = ()
+    evaluate_before: bool = True
+
+
+@dataclasses.dataclass
+class PruneResult:
+    model: nn.Module
+    masks: MaskSet
+    graph: TaskGraph
+    report: SparsityReport
+    tasks: list[str]
+    before: dict[str, dict[str, float]] | None
+    after: dict[str, dict[str, float]]
+    delta_t: float | None
+    meta: dict[str, Any]
+    timings: dict[str, float]
+
+
+@dataclasses.dataclass
+class Hooks:
+    """Progress callbacks for a front end: a stage started, fine-tuning advanced."""
+
+    stage: Callable[[str], None] = lambda _name: None
+    finetune_step: Callable[[int, float], None] | None = None
+
+
+def check_sparsity(sparsity: float | None, method: str, options: dict[str, Any]) -> float:
+    """The sparsity the method will reach: the requested one, or the one an N:M method fixes."""
+    fixed = method_spec(method).fixed_sparsity(resolve_options(method, options))
+    if sparsity is None:
+        if fixed is None:
+            raise UserError(f"method '{method}' needs --sparsity (a value in [0, 1), e.g. 0.9)")
+        return fixed
+    if not 0.0 <= sparsity < 1.0:
+        raise UserError(f"sparsity {sparsity} is outside [0, 1); e.g. 0.9 prunes 90% of the prunable weights")
+    if fixed is not None and abs(sparsity - fixed) > 1e-9:
+        raise UserError(f"method '{method}' with these options fixes the sparsity at {fixed:g}, not {sparsity:g}")
+    return sparsity
+
+
+def load_and_extract(workload: Workload, tasks: list[str] | None, model: str | None,
+                     weights: str | None) -> tuple[nn.Module, list[str], TaskGraph]:  # fmt: skip
+    """The pre-trained model cut down to ``tasks``, and its task graph."""
+    full = build_model(workload, model, weights)
+    example = workload.split("calibration")[0][:2]
+    all_tasks = list(discover_task_graph(full, example).tasks)
+    chosen = list(tasks) if tasks is not None else all_tasks
+    if not chosen:
+        raise UserError(f"the task list is empty; the model has: {', '.join(all_tasks)}")
+    unknown = [t for t in chosen if t not in all_tasks]
+    if unknown:
+        raise UserError(f"unknown task(s) {', '.join(unknown)}; the model has: {', '.join(all_tasks)}")
+    extracted = extract_tasks(full, chosen)
+    return extracted, chosen, discover_task_graph(extracted, example)
+
+
+def prune(req: PruneRequest, hooks: Hooks | None = None) -> PruneResult:
+    """Run the prune stage (see module docstring)."""
+    hooks = hooks or Hooks()
+    sparsity = check_sparsity(req.sparsity, req.method, req.options)
+    pruner = make_pruner(req.method, req.options)
+    workload = resolve_workload(req.workload)
+    timings: dict[str, float] = {}
+
+    hooks.stage("loading model and data")
+    model, tasks, graph = load_and_extract(workload, req.tasks, req.model, req.weights)
+    source_hash = state_hash(build_model(workload, req.model, req.weights).state_dict())
+    before = None
+    if req.evaluate_before:
+        hooks.stage("evaluating the dense model")
+        before = evaluate(model, workload, tasks)
+
+    hooks.stage(f"scoring and masking ({req.method})")
+    t0 = time.perf_counter()
+    params = prunable_parameters(model, exclude=req.exclude)
+    ctx = PruneContext(model, tasks, graph, params, workload, workload.split("calibration")[0][:2])
+    masks = pruner.prune(ctx, sparsity)
+    masks.apply(model)
+    timings["scoring_s"] = time.perf_counter() - t0
+
+    if req.finetune.steps > 0:
+        hooks.stage(f"fine-tuning {req.finetune.steps} steps")
+        t0 = time.perf_counter()
+        masked_finetune(model, masks, workload, tasks, req.finetune, hooks.finetune_step)
+        timings["finetune_s"] = time.perf_counter() - t0
+
+    hooks.stage("evaluating the pruned model")
+    after = evaluate(model, workload, tasks)
+    report = sparsity_report(masks.masks, graph)
+    dt = delta_t(flatten(after), flatten(before), workload.higher_is_better()) if before else None
+    meta = {
+        "workload": req.workload,
+        "model": req.model or workload.default_model,
+        "weights": str(Path(req.weights).resolve()) if req.weights else None,
+        "tasks": tasks,
+        "method": req.method,
+        "settings": {**resolve_options(req.method, req.options), "sparsity": sparsity,
+                     "exclude": list(req.exclude), "finetune": dataclasses.asdict(req.finetune)},
+        "source_hash": source_hash,
+        "sparsity": report.overall.sparsity,
+        "metrics": {"dense": before, "pruned": after, "delta_t": dt},
+    }  # fmt: skip
+    return PruneResult(model, masks, graph, report, tasks, before, after, dt, meta, timings)
+
+
+def write_checkpoint(result: PruneResult, path: str | Path) -> None:
+    save_checkpoint(path, result.model, result.masks, result.meta)

@@ -1,0 +1,1 @@
+"""Pruning methods behind one interface: importance criteria, mask policies, task structure."""
