@@ -22,8 +22,8 @@ from edgeprune.workload.weights import save_state, shipped_weights
 
 PLANS = {  # model: (workload, steps, batch, learning rate)
     "digits-cnn": ("digits", 600, 64, 2e-3),
-    "mtl-resnet": ("scenes", 1500, 16, 2e-3),
-    "mtl-lite0": ("scenes", 1000, 16, 1e-3),
+    "mtl-resnet": ("scenes", 3000, 16, 2e-3),
+    "mtl-lite0": ("scenes", 2000, 16, 1e-3),
 }
 
 
@@ -31,10 +31,8 @@ def train(name: str) -> None:
     workload_name, steps, batch, lr = PLANS[name]
     torch.manual_seed(0)
     workload = resolve_workload(workload_name)
-    if name == "mtl-lite0":  # start from the ImageNet-pretrained backbone
-        model = MTLLite0(TASK_CHANNELS, pretrained=True)
-    else:
-        model = workload.models[name].build()
+    # mtl-lite0 starts from the ImageNet-pretrained backbone; the others from scratch.
+    model = MTLLite0(TASK_CHANNELS, pretrained=True) if name == "mtl-lite0" else workload.models[name].build()
     tasks = list(workload.tasks)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)

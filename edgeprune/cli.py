@@ -200,9 +200,10 @@ def prune(
     result = _run_prune(req, quiet=as_json)
     write_checkpoint(result, output)
     if as_json:
-        _print_json({"output": str(output), "tasks": result.tasks, "method": method, "settings": result.meta["settings"],
-                     "sparsity": result.report.to_dict(), "dense": result.before, "pruned": result.after,
-                     "delta_t": result.delta_t, "timings": result.timings})  # fmt: skip
+        _print_json({"output": str(output), "tasks": result.tasks, "method": method,
+                     "settings": result.meta["settings"], "sparsity": result.report.to_dict(),
+                     "dense": result.before, "pruned": result.after, "delta_t": result.delta_t,
+                     "timings": result.timings})  # fmt: skip
         return
     _print_prune_summary(result)
     out.print(f"wrote {output}")
@@ -264,7 +265,8 @@ def evaluate(
         chosen = _tasks(tasks) or list(ckpt.meta["tasks"])
         unknown = [t for t in chosen if t not in ckpt.meta["tasks"]]
         if unknown:
-            raise UserError(f"unknown task(s) {', '.join(unknown)}; the checkpoint has: {', '.join(ckpt.meta['tasks'])}")
+            known = ", ".join(ckpt.meta["tasks"])
+            raise UserError(f"unknown task(s) {', '.join(unknown)}; the checkpoint has: {known}")
         source = {"checkpoint": str(checkpoint), "workload": ckpt.meta["workload"], "model": ckpt.meta["model"]}
     else:
         wl = resolve_workload(workload)

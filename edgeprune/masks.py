@@ -54,7 +54,9 @@ class Granularity:
             n, mm = int(m[1]), int(m[2])
             if 1 <= n < mm:
                 return cls("nm", n, mm)
-        raise UserError(f"unknown granularity '{text}'; use element, channel, block:RxC (e.g. block:4x1) or N:M (e.g. 2:4)")
+        raise UserError(
+            f"unknown granularity '{text}'; use element, channel, block:RxC (e.g. block:4x1) or N:M (e.g. 2:4)"
+        )
 
     def __str__(self) -> str:
         if self.kind == "block":

@@ -81,10 +81,17 @@ def allocate(
         return nm_masks(scores, gran)
     grouped = {n: group_scores(s, gran) for n, s in scores.items()}
     if scope == "layer":
-        return {
-            n: expand_groups(_keep_top(g, z, (1 - sparsity) * z.sum().item()), scores[n].shape, gran)
-            for n, (g, z) in grouped.items()
-        }
+        # Each layer aims at the same sparsity; the rounding residue of coarse groups (a whole
+        # filter can be >1% of a small model) is carried to the next layer, largest groups
+        # first, so the total lands within half of the smallest group of the target.
+        out, wanted, kept = {}, 0.0, 0.0
+        for n in sorted(grouped, key=lambda k: -float(grouped[k][1].max())):
+            g, z = grouped[n]
+            wanted += (1 - sparsity) * z.sum().item()
+            keep = _keep_top(g, z, wanted - kept)
+            kept += z[keep].sum().item()
+            out[n] = expand_groups(keep, scores[n].shape, gran)
+        return {n: out[n] for n in scores}
     if scope != "global":
         raise UserError(f"unknown scope '{scope}'; use layer or global")
     names = list(grouped)

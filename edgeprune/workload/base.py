@@ -104,8 +104,8 @@ class Workload:
             yield inputs[idx], {t: targets[t][idx] for t in names}
 
     def task_losses(self, outputs: Mapping[str, Tensor], targets: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """Each present task's weighted loss."""
-        return {t: self.tasks[t].loss_weight * self.tasks[t].loss(outputs[t], targets[t]) for t in outputs}
+        """The weighted loss of each task that has targets."""
+        return {t: self.tasks[t].loss_weight * self.tasks[t].loss(outputs[t], targets[t]) for t in targets}
 
     def higher_is_better(self) -> dict[str, bool]:
         """``task.metric`` -> whether a higher value is better."""

@@ -65,5 +65,5 @@ def state_hash(state: dict[str, torch.Tensor]) -> str:
     for k in sorted(state):
         v = state[k].detach().contiguous().cpu()
         h.update(f"{k}|{tuple(v.shape)}|{v.dtype}|".encode())
-        h.update(v.view(torch.uint8).numpy().tobytes() if v.numel() else b"")
+        h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes() if v.numel() else b"")
     return h.hexdigest()

@@ -1,0 +1,94 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from edgeprune import __version__
+from edgeprune.checkpoint import load_checkpoint, rebuild_model
+from edgeprune.errors import UserError
+from edgeprune.pipeline import PruneRequest, prune, write_checkpoint
+
+
+@pytest.fixture(scope="module")
+def pruned(tmp_path_factory):
+    result = prune(PruneRequest("digits", "magnitude", 0.8, tasks=["digit", "ge5"], evaluate_before=False))
+    path = tmp_path_factory.mktemp("ckpt") / "digits.ept"
+    write_checkpoint(result, path)
+    return result, path
+
+
+def test_round_trip_keeps_weights_masks_and_metadata(pruned):
+    result, path = pruned
+    ckpt = load_checkpoint(path)
+    state = result.model.state_dict()
+    assert set(ckpt.state) == set(state)
+    assert all(torch.equal(ckpt.state[k], state[k]) for k in state)
+    assert all(torch.equal(ckpt.masks.masks[k], result.masks.masks[k]) for k in result.masks.masks)
+    meta = ckpt.meta
+    assert meta["tasks"] == ["digit", "ge5"]
+    assert meta["method"] == "magnitude" and meta["settings"]["sparsity"] == 0.8
+    assert meta["edgeprune_version"] == __version__
+    assert len(meta["source_hash"]) == 64
+    assert {str(g) for g in ckpt.masks.granularity.values()} == {"element"}
+
+
+def test_rebuilt_model_computes_the_same_outputs(pruned):
+    result, path = pruned
+    model = rebuild_model(load_checkpoint(path))
+    x = torch.randn(4, 1, 28, 28)
+    ref, out = result.model.eval()(x), model(x)
+    assert list(out) == ["digit", "ge5"]
+    for t in out:
+        torch.testing.assert_close(out[t], ref[t], rtol=0, atol=0)
+
+
+def test_truncated_checkpoint_is_rejected(pruned, tmp_path):
+    _, path = pruned
+    bad = tmp_path / "cut.ept"
+    bad.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(UserError, match="corrupt or truncated"):
+        load_checkpoint(bad)
+
+
+def test_garbage_checkpoint_is_rejected(tmp_path):
+    bad = tmp_path / "junk.ept"
+    bad.write_bytes(b"\x07" * 300)
+    with pytest.raises(UserError, match="not a valid edgeprune checkpoint"):
+        load_checkpoint(bad)
+
+
+def test_plain_safetensors_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "plain.ept"
+    save_file({"w/x": torch.zeros(2)}, str(path))
+    with pytest.raises(UserError, match="not an edgeprune checkpoint"):
+        load_checkpoint(path)
+
+
+def test_mask_without_matching_weight_is_rejected(tmp_path):
+    meta = {"format": "edgeprune.checkpoint/1", "edgeprune_version": "0", "workload": "digits",
+            "model": "digits-cnn", "tasks": ["digit"], "method": "magnitude", "settings": {},
+            "source_hash": "0", "granularity": {}}  # fmt: skip
+    path = tmp_path / "odd.ept"
+    save_file({"w/a": torch.zeros(2, 2), "m/a": torch.ones(3, dtype=torch.uint8)}, str(path),
+              metadata={"edgeprune": json.dumps(meta)})  # fmt: skip
+    with pytest.raises(UserError, match="mask a"):
+        load_checkpoint(path)
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_checkpoint(tmp_path / "none.ept")
+
+
+def test_source_hash_is_stable_and_sensitive_to_weights():
+    from edgeprune.models.digits import DigitsCNN
+    from edgeprune.workload.weights import state_hash
+
+    torch.manual_seed(1)
+    model = DigitsCNN({"digit": 10})
+    first = state_hash(model.state_dict())
+    assert state_hash(model.state_dict()) == first
+    with torch.no_grad():
+        model.heads["digit"][0].weight[0, 0] += 1e-3
+    assert state_hash(model.state_dict()) != first

@@ -1,0 +1,30 @@
+import pytest
+import torch
+
+from edgeprune.finetune import FinetuneConfig, masked_finetune
+from edgeprune.masks import MaskSet, prunable_parameters
+from edgeprune.workload.digits import make_workload
+from edgeprune.workload.registry import build_model
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [FinetuneConfig(steps=30, batch_size=32, optimizer="sgd", lr=0.02, momentum=0.9, weight_decay=1e-2),
+     FinetuneConfig(steps=30, batch_size=32, optimizer="adam", lr=1e-2, weight_decay=1e-2)],
+    ids=["sgd-momentum-wd", "adamw-wd"],
+)  # fmt: skip
+def test_pruned_weights_stay_exactly_zero_through_finetuning(cfg):
+    workload = make_workload()
+    model = build_model(workload)  # the shipped pre-trained tiny model
+    params = prunable_parameters(model)
+    masks = MaskSet({n: torch.rand(p.shape) > 0.7 for n, p in params.items()})
+    before = {n: p.detach().clone() for n, p in params.items()}
+    losses = masked_finetune(model, masks, workload, ["digit", "parity"], cfg)
+    assert len(losses) == cfg.steps
+    for name, mask in masks.masks.items():
+        w = params[name].detach()
+        assert torch.count_nonzero(w[~mask]) == 0, name
+    moved = [not torch.equal(params[n].detach()[m], before[n][m]) for n, m in masks.masks.items()
+             if n.startswith(("backbone", "heads.digit", "heads.parity"))]  # fmt: skip
+    assert all(moved)  # kept weights of the trained tasks did train
+    assert sum(losses[-5:]) < sum(losses[:5])  # and the loss went down
