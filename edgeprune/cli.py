@@ -172,29 +172,41 @@ def prune(
     scope: Annotated[str | None, typer.Option(help="layer (same sparsity per layer) or global (one ranking).")] = None,
     pattern: Annotated[str | None, typer.Option(help="N:M pattern for method nm (default 2:4).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of method random.")] = None,
+    fusion: Annotated[str | None, typer.Option(help="cut: fusion of shared weights' per-task masks: or, and, vote.")] = None,  # noqa: E501
+    vote_min: Annotated[int | None, typer.Option(help="cut --fusion vote: tasks that must keep a weight (default: a majority).")] = None,  # noqa: E501
+    calib_batches: Annotated[int | None, typer.Option(help="cut: calibration batches scored (default 50).")] = None,  # noqa: E501
+    calib_batch_size: Annotated[int | None, typer.Option(help="cut, snip: calibration batch size (cut 8, snip 32).")] = None,  # noqa: E501
+    rounds: Annotated[int | None, typer.Option(help="imp: pruning rounds (default 3).")] = None,
+    train_steps: Annotated[int | None, typer.Option(help="adapmtl: co-training steps of weights and thresholds (default 1000).")] = None,  # noqa: E501
+    train_lr: Annotated[float | None, typer.Option(help="adapmtl: weight learning rate while co-training (default 1e-4).")] = None,  # noqa: E501
+    threshold_lr: Annotated[float | None, typer.Option(help="adapmtl: threshold learning rate (default 1e-2).")] = None,  # noqa: E501
+    init_threshold: Annotated[float | None, typer.Option(help="adapmtl: initial s of sigmoid(s) (default: prunes 1/20 of the target).")] = None,  # noqa: E501
+    window: Annotated[int | None, typer.Option(help="adapmtl: sliding window of the task weights (default 500).")] = None,  # noqa: E501
+    warmup: Annotated[int | None, typer.Option(help="adapmtl: iterations before task weighting starts (default 100).")] = None,  # noqa: E501
+    from_scratch: Annotated[bool | None, typer.Option("--from-scratch", help="adapmtl: re-initialise the weights first.")] = None,  # noqa: E501
+    round_steps: Annotated[int | None, typer.Option(help="imp: fine-tuning steps between rounds (default 100).")] = None,  # noqa: E501
     exclude: Annotated[list[str] | None, typer.Option(help="Glob of weights never pruned (repeatable), e.g. '*stem*'.")] = None,  # noqa: E501
-    finetune_steps: Annotated[int, typer.Option(help="Masked fine-tuning steps after pruning.")] = 0,
-    lr: Annotated[float, typer.Option(help="Fine-tuning learning rate.")] = 1e-4,
+    finetune_steps: Annotated[int | None, typer.Option(help="Masked fine-tuning steps after pruning (default: the method's recommendation, else 0).")] = None,  # noqa: E501
+    lr: Annotated[float | None, typer.Option(help="Fine-tuning learning rate (default: the method's recommendation, else 1e-4).")] = None,  # noqa: E501
     batch_size: Annotated[int, typer.Option(help="Fine-tuning batch size.")] = 16,
     optimizer: Annotated[str, typer.Option(help="Fine-tuning optimiser: adam or sgd.")] = "adam",
     threads: ThreadsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Extract tasks, prune to a sparsity, optionally fine-tune, and write a pruned checkpoint."""
-    from edgeprune.finetune import FinetuneConfig
-    from edgeprune.pipeline import PruneRequest, write_checkpoint
+    from edgeprune.pipeline import PruneRequest, finetune_config, write_checkpoint
 
     _threads(threads)
     _check_output(output, ".ept")
-    if finetune_steps < 0 or batch_size < 1 or lr <= 0:
-        raise UserError("--finetune-steps must be >= 0, --batch-size >= 1 and --lr > 0")
-    if optimizer not in ("adam", "sgd"):
-        raise UserError(f"unknown optimiser '{optimizer}'; use adam or sgd")
-    given = {"granularity": granularity, "scope": scope, "pattern": pattern, "seed": seed}
+    given = {"granularity": granularity, "scope": scope, "pattern": pattern, "seed": seed, "fusion": fusion,
+             "vote_min": vote_min, "calib_batches": calib_batches, "calib_batch_size": calib_batch_size,
+             "rounds": rounds, "round_steps": round_steps, "train_steps": train_steps, "train_lr": train_lr,
+             "threshold_lr": threshold_lr, "init_threshold": init_threshold, "window": window, "warmup": warmup,
+             "from_scratch": from_scratch}
     req = PruneRequest(
         workload=workload, method=method, sparsity=sparsity, tasks=_tasks(tasks), model=model,
         weights=str(weights) if weights else None, options={k: v for k, v in given.items() if v is not None},
-        finetune=FinetuneConfig(steps=finetune_steps, batch_size=batch_size, optimizer=optimizer, lr=lr),
+        finetune=finetune_config(method, steps=finetune_steps, lr=lr, batch_size=batch_size, optimizer=optimizer),
         exclude=tuple(exclude or ()),
     )  # fmt: skip
     result = _run_prune(req, quiet=as_json)

@@ -96,6 +96,7 @@ class MaskSet:
     masks: dict[str, Tensor]
     granularity: dict[str, Granularity] = dataclasses.field(default_factory=dict)
     default: dataclasses.InitVar[Granularity | None] = None
+    info: dict[str, object] = dataclasses.field(default_factory=dict)  # what the method chose
 
     def __post_init__(self, default: Granularity | None) -> None:
         self.masks = {k: v.to(torch.bool) for k, v in self.masks.items()}

@@ -75,6 +75,23 @@ class Hooks:
     finetune_step: Callable[[int, float], None] | None = None
 
 
+def finetune_config(method: str, *, steps: int | None = None, lr: float | None = None, batch_size: int = 16,
+                    optimizer: str = "adam") -> FinetuneConfig:  # fmt: skip
+    """Fine-tuning settings: what the user gave, else what the method recommends (CUT: lr 1e-5,
+    1,000 steps), else no fine-tuning at lr 1e-4."""
+    rec = method_spec(method).finetune_defaults
+    cfg = FinetuneConfig(
+        steps=steps if steps is not None else rec.get("steps", 0),
+        lr=lr if lr is not None else rec.get("lr", 1e-4),
+        batch_size=batch_size, optimizer=optimizer,
+    )  # fmt: skip
+    if cfg.steps < 0 or cfg.batch_size < 1 or cfg.lr <= 0:
+        raise UserError("--finetune-steps must be >= 0, --batch-size >= 1 and --lr > 0")
+    if cfg.optimizer not in ("adam", "sgd"):
+        raise UserError(f"unknown optimiser '{cfg.optimizer}'; use adam or sgd")
+    return cfg
+
+
 def check_sparsity(sparsity: float | None, method: str, options: dict[str, Any]) -> float:
     """The sparsity the method will reach: the requested one, or the one an N:M method fixes."""
     fixed = method_spec(method).fixed_sparsity(resolve_options(method, options))
@@ -149,6 +166,7 @@ def prune(req: PruneRequest, hooks: Hooks | None = None) -> PruneResult:
                      "exclude": list(req.exclude), "finetune": dataclasses.asdict(req.finetune)},
         "source_hash": source_hash,
         "sparsity": report.overall.sparsity,
+        "method_info": masks.info,
         "metrics": {"dense": before, "pruned": after, "delta_t": dt},
     }  # fmt: skip
     return PruneResult(model, masks, graph, report, tasks, before, after, dt, meta, timings)

@@ -34,6 +34,7 @@ class MethodSpec:
     options: Mapping[str, Any]
     build: Callable[..., Pruner]
     fixed_sparsity: Callable[[Mapping[str, Any]], float | None] = lambda _opts: None
+    finetune_defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # e.g. {"lr": 1e-5}
 
 
 REGISTRY: dict[str, MethodSpec] = {}
@@ -69,4 +70,4 @@ def make_pruner(name: str, given: Mapping[str, Any]) -> Pruner:
 
 
 def _load_builtin_methods() -> None:
-    from edgeprune.prune import baselines  # noqa: F401  (registers on import)
+    from edgeprune.prune import adapmtl, baselines, cut, snip  # noqa: F401  (register on import)
