@@ -22,6 +22,8 @@ from edgeprune.workload.weights import save_state, shipped_weights
 
 PLANS = {  # model: (workload, steps, batch, learning rate)
     "digits-cnn": ("digits", 600, 64, 2e-3),
+    "pool-cnn": ("digit-pool", 800, 64, 2e-3),
+    "pool-vit": ("digit-pool", 1500, 64, 2e-3),
     "mtl-resnet": ("scenes", 3000, 16, 2e-3),
     "mtl-lite0": ("scenes", 2000, 16, 1e-3),
 }

@@ -183,6 +183,8 @@ def prune(
     init_threshold: Annotated[float | None, typer.Option(help="adapmtl: initial s of sigmoid(s) (default: prunes 1/20 of the target).")] = None,  # noqa: E501
     window: Annotated[int | None, typer.Option(help="adapmtl: sliding window of the task weights (default 500).")] = None,  # noqa: E501
     warmup: Annotated[int | None, typer.Option(help="adapmtl: iterations before task weighting starts (default 100).")] = None,  # noqa: E501
+    library: Annotated[Path | None, typer.Option(help="smsp: mask library directory ('edgeprune library add').")] = None,  # noqa: E501
+    top_k: Annotated[int | None, typer.Option(help="smsp: most similar library tasks whose scores are summed (default 2).")] = None,  # noqa: E501
     from_scratch: Annotated[bool | None, typer.Option("--from-scratch", help="adapmtl: re-initialise the weights first.")] = None,  # noqa: E501
     round_steps: Annotated[int | None, typer.Option(help="imp: fine-tuning steps between rounds (default 100).")] = None,  # noqa: E501
     exclude: Annotated[list[str] | None, typer.Option(help="Glob of weights never pruned (repeatable), e.g. '*stem*'.")] = None,  # noqa: E501
@@ -202,7 +204,7 @@ def prune(
              "vote_min": vote_min, "calib_batches": calib_batches, "calib_batch_size": calib_batch_size,
              "rounds": rounds, "round_steps": round_steps, "train_steps": train_steps, "train_lr": train_lr,
              "threshold_lr": threshold_lr, "init_threshold": init_threshold, "window": window, "warmup": warmup,
-             "from_scratch": from_scratch}
+             "from_scratch": from_scratch, "library": str(library) if library else None, "top_k": top_k}
     req = PruneRequest(
         workload=workload, method=method, sparsity=sparsity, tasks=_tasks(tasks), model=model,
         weights=str(weights) if weights else None, options={k: v for k, v in given.items() if v is not None},
@@ -336,6 +338,58 @@ def demo(
     _print_prune_summary(result)
     if output is not None:
         out.print(f"wrote {output}")
+
+
+library_app = typer.Typer(help="The SMSP mask library: pruned results of earlier tasks.", no_args_is_help=True)
+app.add_typer(library_app, name="library")
+LibraryOpt = Annotated[Path, typer.Option("--library", "-l", help="Mask library directory.")]
+
+
+@library_app.command("add")
+def library_add(
+    task: Annotated[str, typer.Option("--task", "-t", help="The task to prune alone and add.")],
+    library: LibraryOpt,
+    workload: WorkloadOpt = "digit-pool",
+    model: ModelOpt = None,
+    sparsity: Annotated[float, typer.Option("--sparsity", "-s", help="Structured sparsity of the entry.")] = 0.8,
+    finetune_steps: Annotated[int, typer.Option(help="Masked fine-tuning steps before scoring.")] = 300,
+    lr: Annotated[float, typer.Option(help="Fine-tuning learning rate.")] = 1e-3,
+    threads: ThreadsOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Prune TASK alone (structured, Taylor scores), fine-tune, and store its structure scores."""
+    from edgeprune.library import build_entry, save_entry
+
+    _threads(threads)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, disable=as_json, transient=True) as progress:  # fmt: skip
+        bar = progress.add_task(f"pruning and fine-tuning {task}", total=finetune_steps)
+        entry = build_entry(workload, model, task, sparsity, finetune_steps, lr,
+                            lambda step, _loss: progress.update(bar, completed=step))  # fmt: skip
+    path = save_entry(entry, library)
+    if as_json:
+        _print_json({"entry": str(path), "task": entry.task, "sparsity": entry.sparsity, "metrics": entry.metrics})
+        return
+    out.print(f"added {entry.task} ({100 * entry.sparsity:.1f}% sparse, {entry.metrics}) -> {path}")
+
+
+@library_app.command("list")
+def library_list(library: LibraryOpt, as_json: JsonOpt = False) -> None:
+    """List the entries of a mask library."""
+    from edgeprune.library import load_library
+
+    entries = load_library(library)
+    if as_json:
+        _print_json({"entries": [{"task": e.task, "workload": e.workload, "model": e.model, "sparsity": e.sparsity,
+                                  "source_hash": e.source_hash, "metrics": e.metrics} for e in entries]})  # fmt: skip
+        return
+    table = Table(title=f"Mask library {library}", title_justify="left")
+    for col in ("task", "workload", "model", "sparsity", "metrics", "model hash"):
+        table.add_column(col)
+    for e in entries:
+        table.add_row(e.task, e.workload, e.model, f"{100 * e.sparsity:.1f}%", json.dumps(e.metrics),
+                      e.source_hash[:12])  # fmt: skip
+    out.print(table)
 
 
 def main() -> None:

@@ -132,7 +132,8 @@ def prune(req: PruneRequest, hooks: Hooks | None = None) -> PruneResult:
 
     hooks.stage("loading model and data")
     model, tasks, graph = load_and_extract(workload, req.tasks, req.model, req.weights)
-    source_hash = state_hash(build_model(workload, req.model, req.weights).state_dict())
+    source_model = build_model(workload, req.model, req.weights)
+    source_hash = state_hash(source_model.state_dict())
     before = None
     if req.evaluate_before:
         hooks.stage("evaluating the dense model")
@@ -141,7 +142,8 @@ def prune(req: PruneRequest, hooks: Hooks | None = None) -> PruneResult:
     hooks.stage(f"scoring and masking ({req.method})")
     t0 = time.perf_counter()
     params = prunable_parameters(model, exclude=req.exclude)
-    ctx = PruneContext(model, tasks, graph, params, workload, workload.split("calibration")[0][:2])
+    ctx = PruneContext(model, tasks, graph, params, workload, workload.split("calibration")[0][:2],
+                       source_model=source_model, source_hash=source_hash)
     masks = pruner.prune(ctx, sparsity)
     masks.apply(model)
     timings["scoring_s"] = time.perf_counter() - t0

@@ -70,4 +70,4 @@ def make_pruner(name: str, given: Mapping[str, Any]) -> Pruner:
 
 
 def _load_builtin_methods() -> None:
-    from edgeprune.prune import adapmtl, baselines, cut, snip  # noqa: F401  (register on import)
+    from edgeprune.prune import adapmtl, baselines, cut, smsp, snip  # noqa: F401  (register on import)

@@ -22,3 +22,5 @@ class PruneContext:
     workload: Workload
     example: Tensor
     seed: int = 0
+    source_model: nn.Module | None = None  # the full pre-trained model, before task extraction
+    source_hash: str = ""

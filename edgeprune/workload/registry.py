@@ -11,11 +11,13 @@ from pathlib import Path
 from torch import nn
 
 from edgeprune.errors import UserError
-from edgeprune.workload import digits, scenes
+from edgeprune.workload import digits, pool, scenes
 from edgeprune.workload.base import Workload
 from edgeprune.workload.weights import load_state, read_state
 
-BUILTIN: dict[str, Callable[[], Workload]] = {"scenes": scenes.make_workload, "digits": digits.make_workload}
+BUILTIN: dict[str, Callable[[], Workload]] = {
+    "scenes": scenes.make_workload, "digits": digits.make_workload, "digit-pool": pool.make_workload,
+}  # fmt: skip
 
 
 def _load_attribute(spec: str) -> object:

@@ -1,0 +1,123 @@
+"""The SMSP mask library (arXiv 2307.04365, Sec. 3.1): pruned results of earlier tasks on one
+pre-trained model, each stored with a score per prunable structure (filter, MLP node,
+attention head).
+
+An entry is made by pruning one task alone: first-order Taylor scores per structure,
+|sum over the structure of w * dL/dw| (Molchanov et al., CVPR 2019), summed over calibration
+batches; one round of structured pruning; masked fine-tuning; and the Taylor scores of the
+fine-tuned pruned model (zero for pruned structures) are what the entry keeps. One JSON file
+per entry: ``<library>/<workload>.<model>.<task>.json``.
+
+Usage::
+
+    entry = build_entry("digit-pool", "pool-cnn", "parity", sparsity=0.8, steps=300)
+    save_entry(entry, "lib/")
+    entries = load_library("lib/")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from edgeprune.errors import UserError
+from edgeprune.evaluate import evaluate
+from edgeprune.finetune import FinetuneConfig, masked_finetune
+from edgeprune.fsio import write_text_atomic
+from edgeprune.masks import MaskSet, prunable_parameters
+from edgeprune.pipeline import load_and_extract
+from edgeprune.prune.context import PruneContext
+from edgeprune.prune.structures import find_structures, select_structures, structure_masks
+from edgeprune.workload.base import repeat_batches
+from edgeprune.workload.registry import build_model, resolve_workload
+from edgeprune.workload.weights import state_hash
+
+FORMAT = "edgeprune.library-entry/1"
+
+
+@dataclasses.dataclass
+class LibraryEntry:
+    task: str
+    workload: str
+    model: str
+    source_hash: str
+    sparsity: float
+    scores: dict[str, float]
+    metrics: dict[str, Any]
+
+    @property
+    def filename(self) -> str:
+        return f"{self.workload}.{self.model}.{self.task}.json"
+
+
+def taylor_scores(ctx: PruneContext, batches: int = 16, batch_size: int = 32) -> dict[str, Tensor]:
+    """Element-wise w * dL/dw summed (signed) over calibration batches; a structure's score is
+    the absolute value of its sum (first-order Taylor expansion of removing it)."""
+    names = list(ctx.params)
+    acc = {n: torch.zeros_like(p, dtype=torch.float32) for n, p in ctx.params.items()}
+    ctx.model.eval()
+    for x, y in repeat_batches(ctx.workload, "calibration", batch_size, batches, tasks=ctx.tasks):
+        loss = sum(ctx.workload.task_losses(ctx.model(x), y).values())
+        grads = torch.autograd.grad(loss, [ctx.params[n] for n in names], allow_unused=True)
+        for n, g in zip(names, grads, strict=True):
+            if g is not None:
+                acc[n] += ctx.params[n].detach() * g
+    return acc
+
+
+def structure_taylor(ctx: PruneContext, structures: list) -> dict[str, float]:
+    elem = taylor_scores(ctx)
+    return {s.id: abs(float(sum(elem[p].narrow(d, a, b - a).sum() for p, d, a, b in s.parts))) for s in structures}
+
+
+def build_entry(workload_name: str, model_name: str | None, task: str, sparsity: float, steps: int = 300,
+                lr: float = 1e-3, progress: Callable[[int, float], None] | None = None) -> LibraryEntry:  # fmt: skip
+    """Prune ``task`` alone (structured, Taylor scores), fine-tune, and score the result."""
+    if not 0.0 <= sparsity < 1.0:
+        raise UserError(f"sparsity {sparsity} is outside [0, 1)")
+    workload = resolve_workload(workload_name)
+    model, tasks, graph = load_and_extract(workload, [task], model_name, None)
+    source_hash = state_hash(build_model(workload, model_name).state_dict())
+    params = prunable_parameters(model)
+    ctx = PruneContext(model, tasks, graph, params, workload, workload.split("calibration")[0][:2])
+    structures = find_structures(model, params)
+    head = {n for n in params if n.startswith(f"heads.{task}")}
+    scored = [s for s in structures if s.parts[0][0] not in head]
+    keep = select_structures(structure_taylor(ctx, scored), structures, sum(p.numel() for p in params.values()),
+                             sparsity)  # fmt: skip
+    masks = MaskSet(structure_masks(params, structures, keep))
+    masks.apply(model)
+    masked_finetune(model, masks, workload, tasks, FinetuneConfig(steps=steps, lr=lr, batch_size=64), progress)
+    final = structure_taylor(ctx, scored)
+    final = {k: (v if k in keep else 0.0) for k, v in final.items()}
+    return LibraryEntry(task, workload.name, model_name or workload.default_model, source_hash, masks.sparsity(),
+                        final, evaluate(model, workload, tasks))  # fmt: skip
+
+
+def save_entry(entry: LibraryEntry, library: str | Path) -> Path:
+    path = Path(library) / entry.filename
+    write_text_atomic(path, json.dumps({"format": FORMAT, **dataclasses.asdict(entry)}, indent=1) + "\n")
+    return path
+
+
+def load_library(library: str | Path) -> list[LibraryEntry]:
+    """Every entry of a library directory; a malformed entry is a :class:`UserError`."""
+    root = Path(library)
+    if not root.is_dir():
+        raise UserError(f"mask library not found: {root} (create it with 'edgeprune library add')")
+    entries = []
+    for path in sorted(root.glob("*.json")):
+        try:
+            doc = json.loads(path.read_text())
+            if doc.pop("format", None) != FORMAT:
+                raise ValueError("not a library entry")
+            entries.append(LibraryEntry(**doc))
+        except (ValueError, TypeError) as exc:
+            raise UserError(f"library entry {path} is malformed ({exc})") from None
+    return entries
