@@ -83,14 +83,13 @@ def build_entry(workload_name: str, model_name: str | None, task: str, sparsity:
         raise UserError(f"sparsity {sparsity} is outside [0, 1)")
     workload = resolve_workload(workload_name)
     model, tasks, graph = load_and_extract(workload, [task], model_name, None)
-    source_hash = state_hash(build_model(workload, model_name).state_dict())
+    source = build_model(workload, model_name)
+    source_hash = state_hash(source.state_dict())
     params = prunable_parameters(model)
     ctx = PruneContext(model, tasks, graph, params, workload, workload.split("calibration")[0][:2])
-    structures = find_structures(model, params)
-    head = {n for n in params if n.startswith(f"heads.{task}")}
-    scored = [s for s in structures if s.parts[0][0] not in head]
-    keep = select_structures(structure_taylor(ctx, scored), structures, sum(p.numel() for p in params.values()),
-                             sparsity)  # fmt: skip
+    structures = find_structures(source, params)
+    scored = structures
+    keep = select_structures(structure_taylor(ctx, scored), structures, params, sparsity)
     masks = MaskSet(structure_masks(params, structures, keep))
     masks.apply(model)
     masked_finetune(model, masks, workload, tasks, FinetuneConfig(steps=steps, lr=lr, batch_size=64), progress)

@@ -87,6 +87,13 @@ class PoolViT(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.heads = nn.ModuleDict({t: nn.Linear(dim, c) for t, c in task_classes.items()})
 
+    def structures(self, prefix: str = "") -> list[tuple[str, list[Part]]]:
+        """The attention heads and MLP nodes of every block (embeddings and heads stay dense)."""
+        out = []
+        for i, block in enumerate(self.blocks):
+            out += block.attn.structures(f"{prefix}blocks.{i}.attn") + block.mlp.structures(f"{prefix}blocks.{i}.mlp")
+        return out
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         p = self.patch(x).flatten(2).transpose(1, 2)
         tokens = torch.cat([self.cls.expand(p.shape[0], -1, -1), p], dim=1) + self.pos
@@ -107,6 +114,26 @@ class PoolCNN(nn.Module):
             nn.Flatten(), nn.Linear(16 * w, hidden), nn.ReLU(),
         )  # fmt: skip
         self.heads = nn.ModuleDict({t: nn.Linear(hidden, c) for t, c in task_classes.items()})
+
+    def structures(self, prefix: str = "") -> list[tuple[str, list[Part]]]:
+        """Filters and hidden nodes, each with the next layer's input slice it feeds (the 2x2
+        pooled map gives each last-conv filter 4 inputs of the hidden layer)."""
+        convs, fc = [0, 4, 8], 13
+        out: list[tuple[str, list[Part]]] = []
+        for i, c in enumerate(convs):
+            w = self.backbone[c].weight
+            for f in range(w.shape[0]):
+                parts: list[Part] = [(f"{prefix}backbone.{c}.weight", 0, f, f + 1)]
+                if i + 1 < len(convs):
+                    parts.append((f"{prefix}backbone.{convs[i + 1]}.weight", 1, f, f + 1))
+                else:
+                    parts.append((f"{prefix}backbone.{fc}.weight", 1, 4 * f, 4 * f + 4))
+                out.append((f"{prefix}backbone.{c}#filter{f}", parts))
+        for j in range(self.backbone[fc].out_features):
+            parts = [(f"{prefix}backbone.{fc}.weight", 0, j, j + 1)]
+            parts += [(f"{prefix}heads.{t}.weight", 1, j, j + 1) for t in self.heads]
+            out.append((f"{prefix}backbone.{fc}#node{j}", parts))
+        return out
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         feat = self.backbone(x)

@@ -77,9 +77,8 @@ class SMSPPruner:
         sims = self.similarities(ctx, [e.task for e in entries])
         chosen = sorted(entries, key=lambda e: -sims[e.task])[: self.top_k]
         scores = aggregate([e.scores for e in chosen])
-        structures = find_structures(ctx.model, ctx.params)
-        total = sum(p.numel() for p in ctx.params.values())
-        keep = select_structures(scores, structures, total, sparsity)
+        structures = find_structures(ctx.source_model, ctx.params)
+        keep = select_structures(scores, structures, ctx.params, sparsity)
         info = {"similarity_leep": sims, "chosen": [e.task for e in chosen], "structures": len(structures),
                 "kept_structures": len(keep)}  # fmt: skip
         return MaskSet(structure_masks(ctx.params, structures, keep), default=Granularity("channel"), info=info)

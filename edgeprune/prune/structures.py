@@ -1,9 +1,13 @@
 """Prunable structures for structured pruning: a filter, an MLP node or an attention head, each
 spanning slices of one or more weight tensors.
 
-Modules may declare their own structures with ``structures(prefix) -> [(id, parts)]`` (the
-attention heads and MLP nodes of :mod:`edgeprune.models.pool`); every other prunable weight
-contributes one structure per output row (a conv filter or a linear node).
+A model may declare all its structures with ``structures(prefix) -> [(id, parts)]`` on its root
+module (the pool CNN couples each filter with the next layer's input slice; the pool ViT lists
+attention heads and MLP nodes); then nothing else is a structure. Otherwise submodules may
+declare theirs, and every other prunable weight contributes one structure per output row (a
+conv filter or a linear node). Read structures from the source model, not a ``torch.fx``
+extraction (tracing drops custom methods); parts whose tensor the extraction dropped (another
+task's head) are left out.
 
 Usage::
 
@@ -29,19 +33,26 @@ class Structure:
     size: int
 
 
+def _declared(params: Mapping[str, Tensor], declared: list[tuple[str, list[Part]]]) -> list[Structure]:
+    found = []
+    for sid, all_parts in declared:
+        parts = tuple(p for p in all_parts if p[0] in params)
+        if parts:
+            size = sum((p[3] - p[2]) * params[p[0]].numel() // params[p[0]].shape[p[1]] for p in parts)
+            found.append(Structure(sid, parts, size))
+    return found
+
+
 def find_structures(model: nn.Module, params: Mapping[str, Tensor]) -> list[Structure]:
-    """Declared structures first, then one per output row of each remaining prunable weight."""
+    """The root's declared structures if it declares them; else the submodules' declared
+    structures, then one per output row of each remaining prunable weight."""
+    if callable(getattr(model, "structures", None)):
+        return _declared(params, model.structures(""))
     found: list[Structure] = []
-    covered: set[str] = set()
     for name, module in model.named_modules():
-        declare = getattr(module, "structures", None)
-        if not callable(declare):
-            continue
-        for sid, parts in declare(name):
-            if all(p[0] in params for p in parts):
-                size = sum((p[3] - p[2]) * params[p[0]].numel() // params[p[0]].shape[p[1]] for p in parts)
-                found.append(Structure(sid, tuple(parts), size))
-                covered.update(p[0] for p in parts)
+        if name and callable(getattr(module, "structures", None)):
+            found += _declared(params, module.structures(name))
+    covered = {p[0] for s in found for p in s.parts}
     for pname, w in params.items():
         if pname in covered:
             continue
@@ -68,32 +79,39 @@ def structure_masks(params: Mapping[str, Tensor], structures: Iterable[Structure
     return masks
 
 
-def select_structures(scores: Mapping[str, float], structures: list[Structure], total: int, sparsity: float,
-                      group_of: Mapping[str, str] | None = None) -> set[str]:  # fmt: skip
-    """Keep the best-scoring structures until (1 - sparsity) of ``total`` weights are kept,
-    always keeping structures without a score and the best one of each group (layer), so no
-    layer is cut off. Scores are normalised by their group's mean first."""
-    groups = group_of or {s.id: s.parts[0][0] for s in structures}
+def select_structures(scores: Mapping[str, float], structures: list[Structure], params: Mapping[str, Tensor],
+                      sparsity: float) -> set[str]:  # fmt: skip
+    """Remove the lowest-scoring structures until ``sparsity`` of the prunable weights are zero.
+
+    Scores are normalised by the mean of their layer (the tensor of their first part). Removal
+    is counted on the real masks, so structures that overlap (a filter's row and the next
+    layer's input slice) are not counted twice. Structures without a score stay, and so does
+    the best structure of each layer, so no layer is cut off. A structure whose removal would
+    overshoot the target by more than stopping short is skipped for a smaller one."""
+    group = {s.id: s.parts[0][0] for s in structures}
     by_group: dict[str, list[float]] = {}
     for s in structures:
         if s.id in scores:
-            by_group.setdefault(groups[s.id], []).append(scores[s.id])
+            by_group.setdefault(group[s.id], []).append(scores[s.id])
     mean = {g: (sum(v) / len(v)) or 1.0 for g, v in by_group.items()}
-    unscored = [s for s in structures if s.id not in scores]
-    keep = {s.id for s in unscored}
-    budget = (1 - sparsity) * total - sum(s.size for s in unscored) - (total - sum(s.size for s in structures))
-    ranked = sorted((s for s in structures if s.id in scores), key=lambda s: -scores[s.id] / mean[groups[s.id]])
-    best_of_group: dict[str, Structure] = {}
+    ranked = sorted((s for s in structures if s.id in scores), key=lambda s: scores[s.id] / mean[group[s.id]])
+    protected = {}
+    for s in reversed(ranked):
+        protected.setdefault(group[s.id], s.id)
+    masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in params.items()}
+    total = sum(p.numel() for p in params.values())
+    want, zeros = sparsity * total, 0
+    removed: set[str] = set()
     for s in ranked:
-        best_of_group.setdefault(groups[s.id], s)
-    for s in best_of_group.values():
-        keep.add(s.id)
-        budget -= s.size
-    for s in ranked:
-        if s.id in keep:
-            continue
-        if budget - s.size / 2 < 0:
+        if zeros >= want:
             break
-        keep.add(s.id)
-        budget -= s.size
-    return keep
+        if s.id in protected.values():
+            continue
+        gain = sum(int(masks[p].narrow(d, a, b - a).sum()) for p, d, a, b in s.parts)
+        if zeros + gain - want > want - zeros:
+            continue
+        for p, d, a, b in s.parts:
+            masks[p].narrow(d, a, b - a).fill_(False)
+        zeros += gain
+        removed.add(s.id)
+    return {s.id for s in structures} - removed
