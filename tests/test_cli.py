@@ -88,6 +88,11 @@ BAD = {
     "workload module missing": (["prune", "-w", "no_such_module_xyz:WL", "-s", "0.5"], "cannot import workload module"),  # noqa: E501
     "workload without attribute": (["prune", "-w", "edgeprune.workload.digits:NOPE", "-s", "0.5"], "has no attribute 'NOPE'"),  # noqa: E501
     "workload attribute of wrong type": (["prune", "-w", "edgeprune.workload.digits:TASK_CLASSES", "-s", "0.5"], "not an edgeprune.workload.Workload"),  # noqa: E501
+    "cut option on magnitude": (["prune", "-w", "digits", "-s", "0.5", "-m", "magnitude", "--fusion", "or"], "option --fusion does not apply to method 'magnitude'"),  # noqa: E501
+    "adapmtl option on cut": (["prune", "-w", "digits", "-s", "0.5", "-m", "cut", "--window", "5"], "option --window does not apply to method 'cut'"),  # noqa: E501
+    "unknown fusion": (["prune", "-w", "digits", "-s", "0.5", "-m", "cut", "--fusion", "xor"], "unknown fusion 'xor'"),
+    "smsp without library": (["prune", "-w", "digit-pool", "-s", "0.5", "-m", "smsp", "-t", "parity"], "needs --library"),  # noqa: E501
+    "smsp with a missing library": (["prune", "-w", "digit-pool", "-s", "0.5", "-m", "smsp", "-t", "parity", "--library", "nowhere"], "mask library not found"),  # noqa: E501
     "unknown model": (["prune", "-w", "digits", "-s", "0.5", "--model", "vgg"], "unknown model 'vgg'"),
     "missing weights": (["prune", "-w", "digits", "-s", "0.5", "--weights", "missing.safetensors"], "weights file not found"),  # noqa: E501
 }  # fmt: skip
@@ -136,3 +141,28 @@ def test_usage_errors_exit_2(capsys):
     assert code == 2
     code, _, _ = run_cli(["frobnicate"], capsys)
     assert code == 2
+
+
+def test_library_add_list_and_a_foreign_entry(tmp_path, capsys):
+    lib = tmp_path / "lib"
+    code, out, err = run_cli(["library", "add", "-t", "mod4", "-l", lib, "-s", "0.5", "--finetune-steps", "3", "--json"],
+                             capsys)  # fmt: skip
+    assert code == 0, err
+    assert abs(json.loads(out)["sparsity"] - 0.5) <= 0.005
+    code, out, _ = run_cli(["library", "list", "-l", lib, "--json"], capsys)
+    assert [e["task"] for e in json.loads(out)["entries"]] == ["mod4"]
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    code, _, err = run_cli(["prune", "-w", "digit-pool", "-m", "smsp", "--library", lib, "-t", "parity,mod3", "-s",
+                            "0.5", "-o", out_dir / "x.ept"], capsys)  # fmt: skip
+    assert code == 2 and "one new task at a time" in err
+    entry = next(lib.glob("*.json"))
+    doc = json.loads(entry.read_text())
+    doc["source_hash"] = "f" * 64
+    entry.write_text(json.dumps(doc))
+    code, _, err = run_cli(["prune", "-w", "digit-pool", "-m", "smsp", "--library", lib, "-t", "parity", "-s", "0.5",
+                            "-o", out_dir / "x.ept"], capsys)  # fmt: skip
+    assert code == 2 and "another pre-trained model" in err
+    assert no_output_left(out_dir)
+    code, _, err = run_cli(["library", "list", "-l", tmp_path / "none"], capsys)
+    assert code == 2 and "mask library not found" in err
