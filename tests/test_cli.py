@@ -145,8 +145,8 @@ def test_usage_errors_exit_2(capsys):
 
 def test_library_add_list_and_a_foreign_entry(tmp_path, capsys):
     lib = tmp_path / "lib"
-    code, out, err = run_cli(["library", "add", "-t", "mod4", "-l", lib, "-s", "0.5", "--finetune-steps", "3", "--json"],
-                             capsys)  # fmt: skip
+    args = ["library", "add", "-t", "mod4", "-l", lib, "-s", "0.5", "--finetune-steps", "3", "--json"]
+    code, out, err = run_cli(args, capsys)
     assert code == 0, err
     assert abs(json.loads(out)["sparsity"] - 0.5) <= 0.005
     code, out, _ = run_cli(["library", "list", "-l", lib, "--json"], capsys)
