@@ -6,6 +6,7 @@ Human output goes to stdout; progress goes to stderr; ``--json`` prints one JSON
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -127,7 +128,8 @@ def inspect(
         header = {k: ckpt.meta[k] for k in ("workload", "model", "tasks", "method", "settings", "source_hash")}
     else:
         wl = resolve_workload(workload)
-        net, _, graph = load_and_extract(wl, _tasks(tasks), model, str(weights) if weights else None)
+        loaded = load_and_extract(wl, _tasks(tasks), model, str(weights) if weights else None)
+        net, graph = loaded.model, loaded.graph
         masks = weight_masks(prunable_parameters(net))
         header = {"workload": wl.name, "model": model or wl.default_model, "tasks": list(graph.tasks)}
     report = sparsity_report(masks, graph)
@@ -284,9 +286,10 @@ def evaluate(
         source = {"checkpoint": str(checkpoint), "workload": ckpt.meta["workload"], "model": ckpt.meta["model"]}
     else:
         wl = resolve_workload(workload)
-        net, chosen, _ = load_and_extract(wl, _tasks(tasks), model, str(weights) if weights else None)
+        loaded = load_and_extract(wl, _tasks(tasks), model, str(weights) if weights else None)
+        net, chosen = loaded.model, loaded.tasks
         source = {"workload": wl.name, "model": model or wl.default_model}
-    with err.status("evaluating", spinner="dots") if not as_json else _nullcontext():
+    with err.status("evaluating", spinner="dots") if not as_json else contextlib.nullcontext():
         results = run_eval(net, wl, chosen)
     doc = {**source, "tasks": chosen, "metrics": results}
     if output is not None:
@@ -295,14 +298,6 @@ def evaluate(
         _print_json(doc)
         return
     out.print(_metrics_table("Per-task metrics", {"value": results}))
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 @app.command()

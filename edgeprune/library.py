@@ -35,7 +35,7 @@ from edgeprune.pipeline import load_and_extract
 from edgeprune.prune.context import PruneContext
 from edgeprune.prune.structures import find_structures, select_structures, structure_masks
 from edgeprune.workload.base import repeat_batches
-from edgeprune.workload.registry import build_model, resolve_workload
+from edgeprune.workload.registry import resolve_workload
 from edgeprune.workload.weights import state_hash
 
 FORMAT = "edgeprune.library-entry/1"
@@ -82,8 +82,8 @@ def build_entry(workload_name: str, model_name: str | None, task: str, sparsity:
     if not 0.0 <= sparsity < 1.0:
         raise UserError(f"sparsity {sparsity} is outside [0, 1)")
     workload = resolve_workload(workload_name)
-    model, tasks, graph = load_and_extract(workload, [task], model_name, None)
-    source = build_model(workload, model_name)
+    loaded = load_and_extract(workload, [task], model_name, None)
+    source, model, tasks, graph = loaded.source, loaded.model, loaded.tasks, loaded.graph
     source_hash = state_hash(source.state_dict())
     params = prunable_parameters(model)
     ctx = PruneContext(model, tasks, graph, params, workload, workload.split("calibration")[0][:2])

@@ -11,6 +11,7 @@ Usage::
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from collections.abc import Callable
@@ -106,20 +107,30 @@ def check_sparsity(sparsity: float | None, method: str, options: dict[str, Any])
     return sparsity
 
 
-def load_and_extract(workload: Workload, tasks: list[str] | None, model: str | None,
-                     weights: str | None) -> tuple[nn.Module, list[str], TaskGraph]:  # fmt: skip
-    """The pre-trained model cut down to ``tasks``, and its task graph."""
-    full = build_model(workload, model, weights)
+@dataclasses.dataclass
+class Loaded:
+    """The pre-trained model as shipped (``source``), its copy cut down to ``tasks`` (``model``,
+    which pruning changes), and the extracted model's task graph."""
+
+    source: nn.Module
+    model: nn.Module
+    tasks: list[str]
+    graph: TaskGraph
+
+
+def load_and_extract(workload: Workload, tasks: list[str] | None, model: str | None, weights: str | None) -> Loaded:
+    """Build the pre-trained model and extract ``tasks`` (default: all) from a copy of it."""
+    source = build_model(workload, model, weights)
     example = workload.split("calibration")[0][:2]
-    all_tasks = list(discover_task_graph(full, example).tasks)
+    all_tasks = list(discover_task_graph(source, example).tasks)
     chosen = list(tasks) if tasks is not None else all_tasks
     if not chosen:
         raise UserError(f"the task list is empty; the model has: {', '.join(all_tasks)}")
     unknown = [t for t in chosen if t not in all_tasks]
     if unknown:
         raise UserError(f"unknown task(s) {', '.join(unknown)}; the model has: {', '.join(all_tasks)}")
-    extracted = extract_tasks(full, chosen)
-    return extracted, chosen, discover_task_graph(extracted, example)
+    extracted = extract_tasks(copy.deepcopy(source), chosen)
+    return Loaded(source, extracted, chosen, discover_task_graph(extracted, example))
 
 
 def prune(req: PruneRequest, hooks: Hooks | None = None) -> PruneResult:
@@ -131,9 +142,9 @@ def prune(req: PruneRequest, hooks: Hooks | None = None) -> PruneResult:
     timings: dict[str, float] = {}
 
     hooks.stage("loading model and data")
-    model, tasks, graph = load_and_extract(workload, req.tasks, req.model, req.weights)
-    source_model = build_model(workload, req.model, req.weights)
-    source_hash = state_hash(source_model.state_dict())
+    loaded = load_and_extract(workload, req.tasks, req.model, req.weights)
+    model, tasks, graph = loaded.model, loaded.tasks, loaded.graph
+    source_hash = state_hash(loaded.source.state_dict())
     before = None
     if req.evaluate_before:
         hooks.stage("evaluating the dense model")
@@ -143,7 +154,7 @@ def prune(req: PruneRequest, hooks: Hooks | None = None) -> PruneResult:
     t0 = time.perf_counter()
     params = prunable_parameters(model, exclude=req.exclude)
     ctx = PruneContext(model, tasks, graph, params, workload, workload.split("calibration")[0][:2],
-                       source_model=source_model, source_hash=source_hash)
+                       source_model=loaded.source, source_hash=source_hash)
     masks = pruner.prune(ctx, sparsity)
     masks.apply(model)
     timings["scoring_s"] = time.perf_counter() - t0

@@ -86,8 +86,9 @@ def test_vote_does_not_modify_the_task_masks():
 @pytest.fixture(scope="module")
 def digits_ctx():
     wl = resolve_workload("digits")
-    model, tasks, graph = load_and_extract(wl, None, None, None)
-    return PruneContext(model, tasks, graph, prunable_parameters(model), wl, wl.split("calibration")[0][:2])
+    loaded = load_and_extract(wl, None, None, None)
+    return PruneContext(loaded.model, loaded.tasks, loaded.graph, prunable_parameters(loaded.model), wl,
+                        wl.split("calibration")[0][:2])  # fmt: skip
 
 
 @pytest.mark.parametrize("fusion", ["or", "and", "vote"])
