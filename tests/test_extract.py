@@ -38,3 +38,15 @@ def test_unknown_and_empty_task_lists_are_user_errors():
         extract_tasks(TreeModel(), ["a", "nope"])
     with pytest.raises(UserError, match="empty"):
         extract_tasks(TreeModel(), [])
+
+
+def test_extraction_keeps_conv_subclasses_from_other_packages_as_layers():
+    from edgeprune.masks import prunable_parameters
+    from edgeprune.models.lite0 import MTLLite0
+
+    model = MTLLite0({"seg": 5, "depth": 1, "normal": 3}).eval()
+    small = extract_tasks(model, ["seg"])
+    expected = {n for n in prunable_parameters(model) if not n.startswith(("heads.depth", "heads.normal"))}
+    assert set(prunable_parameters(small)) == expected
+    x = torch.randn(1, 3, 64, 64)
+    torch.testing.assert_close(small(x)["seg"], model(x)["seg"])

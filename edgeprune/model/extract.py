@@ -21,12 +21,22 @@ from torch import nn
 from edgeprune.errors import UserError
 
 
+class _LayerTracer(torch.fx.Tracer):
+    """Keeps every conv and linear layer a leaf, subclasses from other packages included
+    (EfficientNet's same-padding convs), so the extracted model still holds them as layers."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)) or super().is_leaf_module(
+            m, module_qualified_name
+        )
+
+
 def extract_tasks(model: nn.Module, tasks: Sequence[str]) -> torch.fx.GraphModule:
     """A traced copy of ``model`` whose forward returns only ``tasks``."""
     if not tasks:
         raise UserError("the task list is empty")
     try:
-        gm = torch.fx.symbolic_trace(model)
+        gm = torch.fx.GraphModule(model, _LayerTracer().trace(model), type(model).__name__)
     except Exception as exc:  # fx raises many types; all mean "not traceable"
         raise UserError(f"cannot extract tasks: the model is not traceable by torch.fx ({exc})") from None
     output = next(n for n in gm.graph.nodes if n.op == "output")
