@@ -90,6 +90,7 @@ BAD = {
     "workload attribute of wrong type": (["prune", "-w", "edgeprune.workload.digits:TASK_CLASSES", "-s", "0.5"], "not an edgeprune.workload.Workload"),  # noqa: E501
     "cut option on magnitude": (["prune", "-w", "digits", "-s", "0.5", "-m", "magnitude", "--fusion", "or"], "option --fusion does not apply to method 'magnitude'"),  # noqa: E501
     "adapmtl option on cut": (["prune", "-w", "digits", "-s", "0.5", "-m", "cut", "--window", "5"], "option --window does not apply to method 'cut'"),  # noqa: E501
+    "vote-min without vote": (["prune", "-w", "digits", "-s", "0.5", "-m", "cut", "--vote-min", "2"], "--vote-min 2 needs --fusion vote"),  # noqa: E501
     "unknown fusion": (["prune", "-w", "digits", "-s", "0.5", "-m", "cut", "--fusion", "xor"], "unknown fusion 'xor'"),
     "smsp without library": (["prune", "-w", "digit-pool", "-s", "0.5", "-m", "smsp", "-t", "parity"], "needs --library"),  # noqa: E501
     "smsp with a missing library": (["prune", "-w", "digit-pool", "-s", "0.5", "-m", "smsp", "-t", "parity", "--library", "nowhere"], "mask library not found"),  # noqa: E501

@@ -28,6 +28,7 @@ import time
 import torch
 from torch import Tensor
 
+from edgeprune.errors import UserError
 from edgeprune.masks import ELEMENT, MaskSet
 from edgeprune.prune.base import MethodSpec, register
 from edgeprune.prune.context import PruneContext
@@ -55,9 +56,9 @@ class CUTPruner:
     def __init__(self, fusion: str = "or", vote_min: int | None = None, calib_batches: int = 50,
                  calib_batch_size: int = 8) -> None:  # fmt: skip
         if fusion not in FUSIONS:
-            from edgeprune.errors import UserError
-
             raise UserError(f"unknown fusion '{fusion}'; use {', '.join(FUSIONS)}")
+        if vote_min is not None and (fusion != "vote" or vote_min < 1):
+            raise UserError(f"--vote-min {vote_min} needs --fusion vote and a count of at least 1")
         self.fusion, self.vote_min = fusion, vote_min
         self.calib_batches, self.calib_batch_size = calib_batches, calib_batch_size
 
