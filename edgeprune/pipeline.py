@@ -26,7 +26,7 @@ from edgeprune.evaluate import evaluate, flatten
 from edgeprune.finetune import FinetuneConfig, masked_finetune
 from edgeprune.masks import MaskSet, SparsityReport, prunable_parameters, sparsity_report
 from edgeprune.metrics import delta_t
-from edgeprune.model.extract import extract_tasks
+from edgeprune.model.extract import extract_tasks, output_layers
 from edgeprune.model.taskgraph import TaskGraph, discover_task_graph
 from edgeprune.prune.base import make_pruner, method_spec, resolve_options
 from edgeprune.prune.context import PruneContext
@@ -154,7 +154,8 @@ def prune(req: PruneRequest, hooks: Hooks | None = None) -> PruneResult:
     t0 = time.perf_counter()
     params = prunable_parameters(model, exclude=req.exclude)
     ctx = PruneContext(model, tasks, graph, params, workload, workload.split("calibration")[0][:2],
-                       source_model=loaded.source, source_hash=source_hash)
+                       source_model=loaded.source, source_hash=source_hash,
+                       output_layers=frozenset(output_layers(model)))
     masks = pruner.prune(ctx, sparsity)
     masks.apply(model)
     timings["scoring_s"] = time.perf_counter() - t0

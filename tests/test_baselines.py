@@ -103,3 +103,16 @@ def test_random_is_seeded(digits_ctx):
     c = make_pruner("random", {"seed": 4}).prune(digits_ctx, 0.5).masks
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_filter_pruning_never_removes_task_outputs():
+    import dataclasses
+
+    from edgeprune.model.extract import extract_tasks, output_layers
+
+    torch.manual_seed(0)
+    model = extract_tasks(MTLResNet({"seg": 5, "depth": 1, "normal": 3}), ["seg", "depth"])
+    ctx = dataclasses.replace(context(model, torch.randn(1, 3, 32, 32)), output_layers=frozenset(output_layers(model)))
+    masks = make_pruner("l1-filter", {}).prune(ctx, 0.9)
+    assert masks.masks["heads.seg.classifier.weight"].all() and masks.masks["heads.depth.classifier.weight"].all()
+    assert abs(masks.sparsity() - 0.9) <= 0.005

@@ -50,3 +50,11 @@ def test_extraction_keeps_conv_subclasses_from_other_packages_as_layers():
     assert set(prunable_parameters(small)) == expected
     x = torch.randn(1, 3, 64, 64)
     torch.testing.assert_close(small(x)["seg"], model(x)["seg"])
+
+
+def test_output_layers_are_the_last_layers_before_each_output():
+    from edgeprune.model.extract import output_layers
+
+    small = extract_tasks(MTLResNet({"seg": 5, "depth": 1, "normal": 3}), ["seg", "depth"])
+    assert output_layers(small) == {"heads.seg.classifier.weight", "heads.depth.classifier.weight"}
+    assert output_layers(TreeModel()) == set()  # not traced: unknown

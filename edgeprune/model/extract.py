@@ -25,8 +25,10 @@ class _LayerTracer(torch.fx.Tracer):
     """Keeps every conv and linear layer a leaf, subclasses from other packages included
     (EfficientNet's same-padding convs), so the extracted model still holds them as layers."""
 
+    LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        return isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)) or super().is_leaf_module(
+        return isinstance(m, self.LAYERS) or super().is_leaf_module(
             m, module_qualified_name
         )
 
@@ -52,3 +54,25 @@ def extract_tasks(model: nn.Module, tasks: Sequence[str]) -> torch.fx.GraphModul
     gm.recompile()
     gm.train(model.training)
     return gm
+
+
+def output_layers(model: nn.Module) -> set[str]:
+    """Weights of the layers whose outputs reach a model output with no other conv or linear
+    layer in between (their filters are the task outputs: never prune them whole). Empty for a
+    model that is not a ``torch.fx.GraphModule``."""
+    if not isinstance(model, torch.fx.GraphModule):
+        return set()
+    modules = dict(model.named_modules())
+    output = next(n for n in model.graph.nodes if n.op == "output")
+    found: set[str] = set()
+    stack, seen = list(output.all_input_nodes), set()
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node.op == "call_module" and isinstance(modules[node.target], _LayerTracer.LAYERS):
+            found.add(f"{node.target}.weight")
+            continue
+        stack.extend(node.all_input_nodes)
+    return found

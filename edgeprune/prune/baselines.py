@@ -27,7 +27,9 @@ class ScorePruner:
 
     def prune(self, ctx: PruneContext, sparsity: float) -> MaskSet:
         scores = self.importance.scores(ctx)
-        return MaskSet(allocate(scores, sparsity, self.granularity, self.scope), default=self.granularity)
+        # Whole filters of an output layer are whole task outputs (a class, the depth map).
+        keep = ctx.output_layers if self.granularity.kind == "channel" else frozenset()
+        return MaskSet(allocate(scores, sparsity, self.granularity, self.scope, keep), default=self.granularity)
 
 
 class LayerNormalised:

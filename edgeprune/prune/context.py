@@ -24,3 +24,4 @@ class PruneContext:
     seed: int = 0
     source_model: nn.Module | None = None  # the full pre-trained model, before task extraction
     source_hash: str = ""
+    output_layers: frozenset[str] = frozenset()  # weights whose filters are task outputs

@@ -73,12 +73,25 @@ def _keep_top(scores: Tensor, sizes: Tensor, keep_weights: float, protect: Tenso
 
 
 def allocate(
-    scores: Mapping[str, Tensor], sparsity: float, gran: Granularity, scope: str = "layer"
+    scores: Mapping[str, Tensor],
+    sparsity: float,
+    gran: Granularity,
+    scope: str = "layer",
+    keep_whole: frozenset[str] = frozenset(),
 ) -> dict[str, Tensor]:
-    """Keep-masks meeting ``sparsity`` at granularity ``gran`` (not N:M) with ``scope``
-    ``layer`` or ``global``."""
+    """Keep-masks meeting ``sparsity`` at granularity ``gran`` with ``scope`` ``layer`` or
+    ``global``. Layers in ``keep_whole`` stay dense and the others prune more to meet the
+    overall target."""
     if gran.kind == "nm":
         return nm_masks(scores, gran)
+    fixed = {n for n in scores if n in keep_whole}
+    if fixed:
+        total = sum(s.numel() for s in scores.values())
+        rest = total - sum(scores[n].numel() for n in fixed)
+        if rest <= 0 or sparsity * total >= rest:
+            raise UserError(f"sparsity {sparsity:g} cannot be met without pruning the output layers")
+        inner = allocate({n: s for n, s in scores.items() if n not in fixed}, sparsity * total / rest, gran, scope)
+        return {n: inner[n] if n in inner else torch.ones_like(s, dtype=torch.bool) for n, s in scores.items()}
     grouped = {n: group_scores(s, gran) for n, s in scores.items()}
     if scope == "layer":
         # Each layer aims at the same sparsity; the rounding residue of coarse groups (a whole
