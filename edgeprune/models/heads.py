@@ -34,3 +34,20 @@ def task_output(name: str, y: torch.Tensor) -> torch.Tensor:
     if name == "depth":
         return F.softplus(y)
     return y
+
+
+class DenseMultiTask(nn.Module):
+    """A backbone shared by every task and one ASPP head per task (``backbone.out_channels``
+    features in), each output upsampled to the input size."""
+
+    def __init__(self, backbone: nn.Module, task_channels: dict[str, int], head_width: int) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.heads = nn.ModuleDict(
+            {t: ASPPHead(backbone.out_channels, head_width, c) for t, c in task_channels.items()}
+        )
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        size = (x.shape[-2], x.shape[-1])
+        feat = self.backbone(x)
+        return {t: task_output(t, head(feat, size)) for t, head in self.heads.items()}

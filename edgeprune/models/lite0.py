@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgeprune.errors import UserError
-from edgeprune.models.heads import ASPPHead, task_output
+from edgeprune.models.heads import DenseMultiTask
 
 _STRIDE8_BLOCK = 5  # index of the last block at output stride 8 (40 channels)
 _STRIDE16_BLOCK = 10  # index of the last block at output stride 16 (112 channels)
@@ -64,17 +64,8 @@ class Lite0Backbone(nn.Module):
         return self.fuse(self.lateral8(f8) + up)
 
 
-class MTLLite0(nn.Module):
+class MTLLite0(DenseMultiTask):
     """EfficientNet-Lite0 backbone and neck shared by all tasks, one ASPP head per task."""
 
     def __init__(self, task_channels: dict[str, int], pretrained: bool = False, head_width: int = 48) -> None:
-        super().__init__()
-        self.backbone = Lite0Backbone(pretrained)
-        self.heads = nn.ModuleDict(
-            {t: ASPPHead(self.backbone.out_channels, head_width, c) for t, c in task_channels.items()}
-        )
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        size = (x.shape[-2], x.shape[-1])
-        feat = self.backbone(x)
-        return {t: task_output(t, head(feat, size)) for t, head in self.heads.items()}
+        super().__init__(Lite0Backbone(pretrained), task_channels, head_width)

