@@ -119,19 +119,21 @@ def inspect(
     from edgeprune.pipeline import load_and_extract
     from edgeprune.workload.registry import resolve_workload
 
-    if checkpoint is not None:
-        ckpt = load_checkpoint(checkpoint)
-        wl = resolve_workload(ckpt.meta["workload"])
-        net = rebuild_model(ckpt)
-        graph = discover_task_graph(net, wl.split("calibration")[0][:2])
-        masks = ckpt.masks.masks
-        header = {k: ckpt.meta[k] for k in ("workload", "model", "tasks", "method", "settings", "source_hash")}
-    else:
-        wl = resolve_workload(workload)
-        loaded = load_and_extract(wl, _tasks(tasks), model, str(weights) if weights else None)
-        net, graph = loaded.model, loaded.graph
-        masks = weight_masks(prunable_parameters(net))
-        header = {"workload": wl.name, "model": model or wl.default_model, "tasks": list(graph.tasks)}
+    status = err.status("loading the model and data (the first use of scenes renders them, ~15 s)")
+    with status if not as_json else contextlib.nullcontext():
+        if checkpoint is not None:
+            ckpt = load_checkpoint(checkpoint)
+            wl = resolve_workload(ckpt.meta["workload"])
+            net = rebuild_model(ckpt)
+            graph = discover_task_graph(net, wl.split("calibration")[0][:2])
+            masks = ckpt.masks.masks
+            header = {k: ckpt.meta[k] for k in ("workload", "model", "tasks", "method", "settings", "source_hash")}
+        else:
+            wl = resolve_workload(workload)
+            loaded = load_and_extract(wl, _tasks(tasks), model, str(weights) if weights else None)
+            net, graph = loaded.model, loaded.graph
+            masks = weight_masks(prunable_parameters(net))
+            header = {"workload": wl.name, "model": model or wl.default_model, "tasks": list(graph.tasks)}
     report = sparsity_report(masks, graph)
     by_comp = {r.name: r for r in report.components}
     comps = []
@@ -289,7 +291,8 @@ def evaluate(
         loaded = load_and_extract(wl, _tasks(tasks), model, str(weights) if weights else None)
         net, chosen = loaded.model, loaded.tasks
         source = {"workload": wl.name, "model": model or wl.default_model}
-    with err.status("evaluating", spinner="dots") if not as_json else contextlib.nullcontext():
+    status = err.status("evaluating (the first use of scenes renders them, ~15 s)")
+    with status if not as_json else contextlib.nullcontext():
         results = run_eval(net, wl, chosen)
     doc = {**source, "tasks": chosen, "metrics": results}
     if output is not None:
