@@ -28,3 +28,18 @@ def test_pruned_weights_stay_exactly_zero_through_finetuning(cfg):
              if n.startswith(("backbone", "heads.digit", "heads.parity"))]  # fmt: skip
     assert all(moved)  # kept weights of the trained tasks did train
     assert sum(losses[-5:]) < sum(losses[:5])  # and the loss went down
+
+
+def test_bias_of_a_fully_pruned_filter_is_frozen():
+    from edgeprune.workload.pool import make_workload as pool_workload
+
+    workload = pool_workload()
+    model = build_model(workload, "pool-cnn")
+    params = prunable_parameters(model)
+    masks = MaskSet({n: torch.ones_like(p, dtype=torch.bool) for n, p in params.items()})
+    masks.masks["backbone.0.weight"][:8] = False  # filters 0-7 gone; a batch norm follows
+    bias = dict(model.named_parameters())["backbone.0.bias"]
+    before = bias.detach().clone()
+    masked_finetune(model, masks, workload, ["parity"], FinetuneConfig(steps=20, batch_size=32, lr=1e-3))
+    assert torch.equal(bias.detach()[:8], before[:8])
+    assert not torch.equal(bias.detach()[8:], before[8:])

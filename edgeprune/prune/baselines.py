@@ -61,6 +61,6 @@ register(MethodSpec(
     fixed_sparsity=_nm_sparsity,
 ))  # fmt: skip
 register(MethodSpec(
-    "l1-filter", "whole filters by L1 norm (Li et al., ICLR 2017), ranked globally", {"scope": "global"},
+    "l1-filter", "whole filters by L1 norm (Li et al., ICLR 2017), the same share per layer", {"scope": "layer"},
     lambda scope: ScorePruner(LayerNormalised(MagnitudeImportance()), Granularity("channel"), scope),
 ))  # fmt: skip

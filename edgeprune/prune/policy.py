@@ -3,7 +3,7 @@
 Two steps. *Grouping* by granularity: an element, an r x c block of the weight seen as
 out x (in*kh*kw), a whole output filter, or N:M groups along the input channels. *Allocation*:
 ``layer`` keeps the top (1 - s) of each layer; ``global`` ranks every group of every layer on
-one scale (each layer keeps at least its best group, so no layer is cut off). Both count
+one scale. Either way each layer keeps at least its best group, so no layer is cut off. Both count
 weights, not groups, so the overall sparsity lands within one group of the target.
 """
 
@@ -69,7 +69,43 @@ def _keep_top(scores: Tensor, sizes: Tensor, keep_weights: float, protect: Tenso
     keep_sorted = (cum - sizes[order] / 2) < keep_weights
     keep = torch.zeros_like(scores, dtype=torch.bool)
     keep[order[keep_sorted]] = True
+    if protect is not None:
+        keep |= protect
     return keep
+
+
+def _apportion(grouped: Mapping[str, tuple[Tensor, Tensor]], sparsity: float) -> dict[str, Tensor]:
+    """Layer-wise keep: every layer keeps its best groups up to its own share (1 - s) of its
+    weights; the budget left by rounding down goes one group at a time to the layers with the
+    largest fractional remainder (Hamilton apportionment), so every layer stays within one
+    group of its share and the total within about half a small group of the target. Every
+    layer keeps at least its best group."""
+    state = {}
+    left = 0.0
+    for n, (g, z) in grouped.items():
+        order = torch.argsort(g, descending=True, stable=True)
+        cum = torch.cumsum(z[order], 0)
+        share = (1 - sparsity) * float(z.sum())
+        k = max(1, int((cum <= share + 1e-9).sum()))
+        left += share - float(cum[k - 1])
+        state[n] = [order, cum, k, share]
+    def fraction(n: str) -> float:
+        order, cum, k, share = state[n]
+        return (share - float(cum[k - 1])) / float(grouped[n][1][order[k]])
+
+    by_remainder = sorted((n for n in state if state[n][2] < len(state[n][0])), key=lambda n: -fraction(n))
+    for n in by_remainder:
+        order, cum, k, _ = state[n]
+        size = float(grouped[n][1][order[k]])
+        if size / 2 < left:
+            state[n][2] = k + 1
+            left -= size
+    out = {}
+    for n, (order, _, k, _) in state.items():
+        keep = torch.zeros(len(order), dtype=torch.bool)
+        keep[order[:k]] = True
+        out[n] = keep
+    return out
 
 
 def allocate(
@@ -94,17 +130,7 @@ def allocate(
         return {n: inner[n] if n in inner else torch.ones_like(s, dtype=torch.bool) for n, s in scores.items()}
     grouped = {n: group_scores(s, gran) for n, s in scores.items()}
     if scope == "layer":
-        # Each layer aims at the same sparsity; the rounding residue of coarse groups (a whole
-        # filter can be >1% of a small model) is carried to the next layer, largest groups
-        # first, so the total lands within half of the smallest group of the target.
-        out, wanted, kept = {}, 0.0, 0.0
-        for n in sorted(grouped, key=lambda k: -float(grouped[k][1].max())):
-            g, z = grouped[n]
-            wanted += (1 - sparsity) * z.sum().item()
-            keep = _keep_top(g, z, wanted - kept)
-            kept += z[keep].sum().item()
-            out[n] = expand_groups(keep, scores[n].shape, gran)
-        return {n: out[n] for n in scores}
+        return {n: expand_groups(k, scores[n].shape, gran) for n, k in _apportion(grouped, sparsity).items()}
     if scope != "global":
         raise UserError(f"unknown scope '{scope}'; use layer or global")
     names = list(grouped)
