@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -91,8 +92,9 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
         pts = sorted((r["sparsity"], r["dt"]) for r in rows if r["label"] == label)
         ax.plot([100 * p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
     ax.axhline(-5, color="grey", linestyle=":", linewidth=1)
+    ax.set_yscale("symlog", linthresh=10)  # keeps -2% and -200% readable on one axis
     ax.set_xlabel("overall sparsity (%)")
-    ax.set_ylabel("ΔT vs dense (%)")
+    ax.set_ylabel("ΔT vs dense (%, symlog)")
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -151,7 +153,8 @@ def main() -> None:
     print(text)
     out = Path(args.out)
     write_text_atomic(out.with_suffix(".md"), text)
-    plot(rows, out.with_suffix(".png"), title.split(",")[0])
+    write_text_atomic(out.with_suffix(".json"), json.dumps(rows, indent=1, default=str) + "\n")
+    plot(rows, out.with_suffix(".png"), f"{args.model} + scenes, {args.budget} iterations per method")
 
 
 if __name__ == "__main__":
