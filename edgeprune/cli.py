@@ -183,7 +183,7 @@ def prune(
     rounds: Annotated[int | None, typer.Option(help="imp: pruning rounds (default 3).")] = None,
     train_steps: Annotated[int | None, typer.Option(help="adapmtl: co-training steps of weights and thresholds (default 1000).")] = None,  # noqa: E501
     train_lr: Annotated[float | None, typer.Option(help="adapmtl: weight learning rate while co-training (default 1e-4).")] = None,  # noqa: E501
-    threshold_lr: Annotated[float | None, typer.Option(help="adapmtl: threshold learning rate (default 1e-2).")] = None,  # noqa: E501
+    threshold_lr: Annotated[float | None, typer.Option(help="adapmtl: threshold learning rate (default 2e-3).")] = None,  # noqa: E501
     init_threshold: Annotated[float | None, typer.Option(help="adapmtl: initial s of sigmoid(s) (default: prunes 1/20 of the target).")] = None,  # noqa: E501
     window: Annotated[int | None, typer.Option(help="adapmtl: sliding window of the task weights (default 500).")] = None,  # noqa: E501
     warmup: Annotated[int | None, typer.Option(help="adapmtl: iterations before task weighting starts (default 100).")] = None,  # noqa: E501

@@ -21,7 +21,9 @@ that drive either never reaches the target or reaches it in lockstep for every c
 the per-component thresholds are learned as above, and a *common* lift is added to all of them
 whenever the overall sparsity falls below a cubic ramp (Zhu & Gupta 2017) that reaches the
 target at ``ramp`` (default 60%) of the steps; the differences between components stay learned.
-The initial s (configurable) prunes a twentieth of the target. If weights cross the frozen
+Each component's initial s (configurable) prunes a twentieth of the target among its own
+weights, so components of different weight scales (a pretrained backbone, fresh heads) start
+alike. If weights cross the frozen
 thresholds after the stop, one final common shift lands the sparsity on the target
 (``info["final_shift"]``).
 
@@ -92,7 +94,7 @@ class AdapMTLPruner:
     """Soft-threshold co-optimisation with component-wise thresholds and adaptive task weights."""
 
     def __init__(self, train_steps: int = 1000, train_batch_size: int = 16, train_lr: float = 1e-4,
-                 threshold_lr: float = 1e-2, threshold_decay: float = 0.0, init_threshold: float | None = None,
+                 threshold_lr: float = 2e-3, threshold_decay: float = 0.0, init_threshold: float | None = None,
                  window: int = 500, warmup: int = 100, ramp: float = 0.6,
                  from_scratch: bool = False) -> None:  # fmt: skip
         self.steps, self.batch_size, self.lr = train_steps, train_batch_size, train_lr
@@ -112,8 +114,9 @@ class AdapMTLPruner:
                 if hasattr(module, "reset_parameters"):
                     module.reset_parameters()
         comp_of = {n: ctx.graph.component_of(n) for n in ctx.params}
-        init = self._initial_threshold(ctx.params, sparsity)
-        s = {c: nn.Parameter(torch.tensor(init)) for c in sorted(set(comp_of.values()))}
+        s = {c: nn.Parameter(torch.tensor(self._initial_threshold(
+                 {n: p for n, p in ctx.params.items() if comp_of[n] == c}, sparsity)))
+             for c in sorted(set(comp_of.values()))}  # fmt: skip
         weights_opt = torch.optim.Adam(model.parameters(), lr=self.lr, betas=(0.5, 0.999))
         threshold_opt = torch.optim.Adam(s.values(), lr=self.threshold_lr, weight_decay=self.threshold_decay)
         task_weights = AdaptiveTaskWeights(ctx.tasks, self.window, self.warmup)
@@ -164,7 +167,9 @@ class AdapMTLPruner:
         return MaskSet(masks, default=ELEMENT, info=info)
 
     def _initial_threshold(self, params: dict[str, Tensor], target: float) -> float:
-        """The given initial s, else the one whose sigmoid prunes a twentieth of the target."""
+        """The given initial s, else the one whose sigmoid prunes a twentieth of the target
+        among ``params`` (one component's weights: each starts from its own weight scale, and
+        since sigmoid(s) ~ e^s there, a common lift scales every threshold by one factor)."""
         if self.init_threshold is not None:
             return float(self.init_threshold)
         mags = torch.cat([p.detach().abs().reshape(-1) for p in params.values()])
@@ -201,7 +206,7 @@ class AdapMTLPruner:
 
 register(MethodSpec(
     "adapmtl", "AdapMTL (arXiv 2408.03913): per-component learned soft thresholds, adaptive task weights",
-    {"train_steps": 1000, "train_batch_size": 16, "train_lr": 1e-4, "threshold_lr": 1e-2, "threshold_decay": 0.0,
+    {"train_steps": 1000, "train_batch_size": 16, "train_lr": 1e-4, "threshold_lr": 2e-3, "threshold_decay": 0.0,
      "init_threshold": None, "window": 500, "warmup": 100, "ramp": 0.6, "from_scratch": False},
     AdapMTLPruner,
 ))  # fmt: skip
