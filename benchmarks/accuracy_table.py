@@ -109,14 +109,16 @@ def main() -> None:
     parser.add_argument("--sparsities", default="0.5,0.7,0.9,0.95")
     parser.add_argument("--budget", type=int, default=300)
     parser.add_argument("--lr", type=float, default=5e-4)
-    parser.add_argument("--methods", default=None, help="comma-separated labels' methods to run (default all)")
+    parser.add_argument("--methods", default=None, help="comma-separated methods to run (default all)")
+    parser.add_argument("--labels", default=None, help="comma-separated row labels to run (default all)")
     parser.add_argument("--fusion", action="store_true", help="also compare CUT's fusions on 2 and 3 tasks at 90%%")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="accuracy")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     tasks = args.tasks.split(",")
-    plan = [r for r in runs(args.budget, args.lr) if not args.methods or r.method in args.methods.split(",")]
+    plan = [r for r in runs(args.budget, args.lr) if (not args.methods or r.method in args.methods.split(","))
+            and (not args.labels or r.label in args.labels.split(","))]  # fmt: skip
 
     rows = []
     for r in plan:
