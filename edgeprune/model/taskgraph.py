@@ -74,10 +74,6 @@ class TaskGraph:
             for ts, ps in sorted(groups.items(), key=lambda kv: order(kv[0]))
         ]
 
-    def params_of(self, task: str) -> list[str]:
-        """Every parameter that ``task`` reaches."""
-        return [p for p, ts in self.param_tasks.items() if task in ts]
-
 
 def model_outputs(model: nn.Module, x: Tensor) -> dict[str, Tensor]:
     """Run ``model`` and check the contract: a dict of tensors keyed by task name."""

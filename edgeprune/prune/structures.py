@@ -61,14 +61,6 @@ def find_structures(model: nn.Module, params: Mapping[str, Tensor]) -> list[Stru
     return found
 
 
-def structure_scores(scores: Mapping[str, Tensor], structures: Iterable[Structure]) -> dict[str, float]:
-    """Sum of element scores over each structure."""
-    out = {}
-    for s in structures:
-        out[s.id] = float(sum(scores[p].narrow(d, a, b - a).sum() for p, d, a, b in s.parts))
-    return out
-
-
 def structure_masks(params: Mapping[str, Tensor], structures: Iterable[Structure], keep: set[str]) -> dict[str, Tensor]:
     """Element keep-masks: everything kept except the structures not in ``keep``."""
     masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in params.items()}
