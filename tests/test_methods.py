@@ -203,3 +203,40 @@ def test_smsp_refuses_a_library_of_another_model(tmp_path):
 @pytest.mark.parametrize("target", [0.5, 0.9, 0.95])
 def test_methods_meet_their_sparsity_within_half_a_point(digits_ctx, method, opts, target):
     assert abs(make_pruner(method, opts).prune(digits_ctx, target).sparsity() - target) <= 0.005
+
+
+@pytest.mark.parametrize("model", ["pool-cnn", "pool-vit"])
+def test_smsp_meets_its_sparsity_with_a_real_library(tmp_path, model):
+    from edgeprune.library import build_entry
+
+    for task in ("mod4", "lt3"):
+        save_entry(build_entry("digit-pool", model, task, 0.6, steps=2), tmp_path)
+    res = prune(PruneRequest("digit-pool", "smsp", 0.6, tasks=["parity"], model=model,
+                             options={"library": str(tmp_path)}, evaluate_before=False))  # fmt: skip
+    assert abs(res.report.overall.sparsity - 0.6) <= 0.005
+    assert res.masks.info["chosen"][0] == "mod4"  # parity is a function of mod4
+
+
+def test_vit_structures_are_whole_heads_and_nodes():
+    from edgeprune.models.pool import PoolViT
+    from edgeprune.prune.structures import find_structures, structure_masks
+
+    model = PoolViT({"parity": 2})
+    params = prunable_parameters(model)
+    found = find_structures(model, params)
+    assert len(found) == 2 * (4 + 128)  # 2 blocks x (4 heads + 128 MLP nodes); embeddings and heads stay
+    masks = structure_masks(params, found, {s.id for s in found} - {"blocks.0.attn#head1", "blocks.1.mlp#node5"})
+    for m in ("q", "k", "v"):
+        rows = masks[f"blocks.0.attn.{m}.weight"].all(dim=1)
+        assert not rows[16:32].any() and rows[:16].all() and rows[32:].all()
+    assert not masks["blocks.0.attn.proj.weight"][:, 16:32].any()
+    assert not masks["blocks.1.mlp.fc1.weight"][5].any() and not masks["blocks.1.mlp.fc2.weight"][:, 5].any()
+    assert masks["patch.weight"].all() and masks["heads.parity.weight"].all()
+
+
+def test_adapmtl_from_scratch_reinitialises_and_meets_the_target():
+    res = prune(PruneRequest("digits", "adapmtl", 0.7, tasks=["parity"],
+                             options={"train_steps": 30, "train_batch_size": 32, "from_scratch": True},
+                             evaluate_before=False))  # fmt: skip
+    assert abs(res.report.overall.sparsity - 0.7) <= 0.005
+    assert res.after["parity"]["top1"] < 0.9  # 30 steps from scratch cannot match the pre-trained 0.98
