@@ -125,7 +125,7 @@ def inspect(
             ckpt = load_checkpoint(checkpoint)
             wl = resolve_workload(ckpt.meta["workload"])
             net = rebuild_model(ckpt)
-            graph = discover_task_graph(net, wl.split("calibration")[0][:2])
+            graph = discover_task_graph(net, wl.example())
             masks = ckpt.masks.masks
             header = {k: ckpt.meta[k] for k in ("workload", "model", "tasks", "method", "settings", "source_hash")}
         else:

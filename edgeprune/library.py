@@ -86,14 +86,13 @@ def build_entry(workload_name: str, model_name: str | None, task: str, sparsity:
     source, model, tasks, graph = loaded.source, loaded.model, loaded.tasks, loaded.graph
     source_hash = state_hash(source.state_dict())
     params = prunable_parameters(model)
-    ctx = PruneContext(model, tasks, graph, params, workload, workload.split("calibration")[0][:2])
+    ctx = PruneContext(model, tasks, graph, params, workload, workload.example())
     structures = find_structures(source, params)
-    scored = structures
-    keep = select_structures(structure_taylor(ctx, scored), structures, params, sparsity)
+    keep = select_structures(structure_taylor(ctx, structures), structures, params, sparsity)
     masks = MaskSet(structure_masks(params, structures, keep))
     masks.apply(model)
     masked_finetune(model, masks, workload, tasks, FinetuneConfig(steps=steps, lr=lr, batch_size=64), progress)
-    final = structure_taylor(ctx, scored)
+    final = structure_taylor(ctx, structures)
     final = {k: (v if k in keep else 0.0) for k, v in final.items()}
     return LibraryEntry(task, workload.name, model_name or workload.default_model, source_hash, masks.sparsity(),
                         final, evaluate(model, workload, tasks))  # fmt: skip

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from edgeprune.checkpoint import save_checkpoint
@@ -27,7 +28,7 @@ from edgeprune.finetune import FinetuneConfig, masked_finetune
 from edgeprune.masks import MaskSet, SparsityReport, prunable_parameters, sparsity_report
 from edgeprune.metrics import delta_t
 from edgeprune.model.extract import extract_tasks, output_layers
-from edgeprune.model.taskgraph import TaskGraph, discover_task_graph
+from edgeprune.model.taskgraph import TaskGraph, discover_task_graph, model_outputs
 from edgeprune.prune.base import make_pruner, method_spec, resolve_options
 from edgeprune.prune.context import PruneContext
 from edgeprune.workload.base import Workload
@@ -121,15 +122,10 @@ class Loaded:
 def load_and_extract(workload: Workload, tasks: list[str] | None, model: str | None, weights: str | None) -> Loaded:
     """Build the pre-trained model and extract ``tasks`` (default: all) from a copy of it."""
     source = build_model(workload, model, weights)
-    example = workload.split("calibration")[0][:2]
-    all_tasks = list(discover_task_graph(source, example).tasks)
-    chosen = list(tasks) if tasks is not None else all_tasks
-    if not chosen:
-        raise UserError(f"the task list is empty; the model has: {', '.join(all_tasks)}")
-    unknown = [t for t in chosen if t not in all_tasks]
-    if unknown:
-        raise UserError(f"unknown task(s) {', '.join(unknown)}; the model has: {', '.join(all_tasks)}")
-    extracted = extract_tasks(copy.deepcopy(source), chosen)
+    example = workload.example()
+    with torch.no_grad():
+        chosen = list(tasks) if tasks is not None else list(model_outputs(source, example))
+    extracted = extract_tasks(copy.deepcopy(source), chosen)  # validates the task names
     return Loaded(source, extracted, chosen, discover_task_graph(extracted, example))
 
 
@@ -153,7 +149,7 @@ def prune(req: PruneRequest, hooks: Hooks | None = None) -> PruneResult:
     hooks.stage(f"scoring and masking ({req.method})")
     t0 = time.perf_counter()
     params = prunable_parameters(model, exclude=req.exclude)
-    ctx = PruneContext(model, tasks, graph, params, workload, workload.split("calibration")[0][:2],
+    ctx = PruneContext(model, tasks, graph, params, workload, workload.example(),
                        source_model=loaded.source, source_hash=source_hash,
                        output_layers=frozenset(output_layers(model)))
     masks = pruner.prune(ctx, sparsity)

@@ -88,7 +88,7 @@ def digits_ctx():
     wl = resolve_workload("digits")
     loaded = load_and_extract(wl, None, None, None)
     return PruneContext(loaded.model, loaded.tasks, loaded.graph, prunable_parameters(loaded.model), wl,
-                        wl.split("calibration")[0][:2])  # fmt: skip
+                        wl.example())  # fmt: skip
 
 
 @pytest.mark.parametrize("fusion", ["or", "and", "vote"])

@@ -35,8 +35,6 @@ class _LayerTracer(torch.fx.Tracer):
 
 def extract_tasks(model: nn.Module, tasks: Sequence[str]) -> torch.fx.GraphModule:
     """A traced copy of ``model`` whose forward returns only ``tasks``."""
-    if not tasks:
-        raise UserError("the task list is empty")
     try:
         gm = torch.fx.GraphModule(model, _LayerTracer().trace(model), type(model).__name__)
     except Exception as exc:  # fx raises many types; all mean "not traceable"
@@ -45,6 +43,8 @@ def extract_tasks(model: nn.Module, tasks: Sequence[str]) -> torch.fx.GraphModul
     result = output.args[0]
     if not isinstance(result, dict):
         raise UserError("cannot extract tasks: the traced forward does not return a dict literal")
+    if not tasks:
+        raise UserError(f"the task list is empty; the model has: {', '.join(result)}")
     unknown = [t for t in tasks if t not in result]
     if unknown:
         raise UserError(f"unknown task(s) {', '.join(unknown)}; the model has: {', '.join(result)}")

@@ -82,6 +82,10 @@ class Workload:
             self._cache[split] = self.data(split)
         return self._cache[split]
 
+    def example(self) -> Tensor:
+        """Two calibration inputs: enough to trace the model and discover its task graph."""
+        return self.split("calibration")[0][:2]
+
     def batches(
         self,
         split: Split,
