@@ -1,0 +1,338 @@
+// Plan construction, input preparation, validation, the reference and the C ABI.
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "plan.h"
+
+namespace ep {
+
+static thread_local std::string g_error;
+
+void set_error(const char* fmt, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  g_error = buf;
+}
+
+void finish_plan(Plan& p, int vw, int acc) {
+  const ep_conv_shape& s = p.s;
+  p.vw = vw;
+  const int nvec = (p.ow + vw - 1) / vw;
+  p.nv = nvec >= 4 ? 4 : nvec >= 2 ? 2 : 1;
+  p.rs = p.R % 4 == 0 ? 4 : p.R % 2 == 0 ? 2 : 1;
+  while (p.rs * p.nv > acc && p.nv > 1) p.nv /= 2;
+  p.rt = 1;
+  while (p.rt < 4 && p.rs * p.rt * 2 * p.nv <= acc) p.rt *= 2;
+  const int chunk = p.nv * vw;
+  p.chunks = (p.ow + chunk - 1) / chunk;
+  p.hp = s.in_h + s.pad_t + s.pad_b;
+  const int span_w = s.in_w + s.pad_l + s.pad_r;
+  const int q_extra = ((s.kw - 1) * s.dil_w) / s.stride_w;
+  p.wq = std::max((span_w + s.stride_w - 1) / s.stride_w, p.chunks * chunk + q_extra) + 1;
+  p.phase_stride = int64_t(s.in_c) * p.hp * p.wq;
+  p.image_stride = p.phase_stride * s.stride_w;
+  // Enough tasks for the thread pool, each a band of whole row tiles.
+  const int want_bands = std::max(1, 64 / std::max(1, p.block_rows));
+  p.band = std::max(p.rt, (p.oh + want_bands - 1) / want_bands);
+  p.band = (p.band + p.rt - 1) / p.rt * p.rt;
+}
+
+namespace {
+
+struct PrepJob {
+  const Plan* p;
+  const float* x;
+  float* xp;
+};
+
+void prepare_channel(void* ctx, size_t index) {
+  const PrepJob& j = *static_cast<const PrepJob*>(ctx);
+  const Plan& p = *j.p;
+  const ep_conv_shape& s = p.s;
+  const int n = int(index / s.in_c), c = int(index % s.in_c);
+  const float* src = j.x + (int64_t(n) * s.in_c + c) * s.in_h * s.in_w;
+  for (int ph = 0; ph < s.stride_w; ++ph) {
+    float* dst = j.xp + n * p.image_stride + ph * p.phase_stride + int64_t(c) * p.hp * p.wq;
+    for (int h = 0; h < p.hp; ++h) {
+      float* row = dst + int64_t(h) * p.wq;
+      const int ih = h - s.pad_t;
+      if (ih < 0 || ih >= s.in_h) {
+        std::memset(row, 0, sizeof(float) * p.wq);
+        continue;
+      }
+      const float* in = src + int64_t(ih) * s.in_w;
+      for (int q = 0; q < p.wq; ++q) {
+        const int iw = q * s.stride_w + ph - s.pad_l;
+        row[q] = (iw >= 0 && iw < s.in_w) ? in[iw] : 0.f;
+      }
+    }
+  }
+}
+
+int64_t k_of(const ep_conv_shape& s) { return int64_t(s.in_c) * s.kh * s.kw; }
+
+// Column k in PyTorch order (ci, r, s) to its offset in one image's prepared input.
+int32_t offset_of(const Plan& p, int64_t k) {
+  const ep_conv_shape& s = p.s;
+  const int kk = s.kh * s.kw;
+  const int ci = int(k / kk), r = int(k % kk) / s.kw, c = int(k % s.kw);
+  const int col = c * s.dil_w;
+  return int32_t((col % s.stride_w) * p.phase_stride + int64_t(ci) * p.hp * p.wq +
+                 int64_t(r) * s.dil_h * p.wq + col / s.stride_w);
+}
+
+// Channel-last N:M column k' = (r*kw + s)*in_c + ci to the PyTorch column.
+int64_t nm_to_k(const ep_conv_shape& s, int64_t kp) {
+  const int ci = int(kp % s.in_c);
+  const int64_t rs = kp / s.in_c;
+  return int64_t(ci) * s.kh * s.kw + rs;
+}
+
+void densify(const ep_conv_shape& s, const ep_sparse_weight& w, std::vector<float>& dense) {
+  const int64_t K = k_of(s);
+  dense.assign(size_t(s.out_c) * K, 0.f);
+  if (w.fmt == EP_FMT_CSR) {
+    for (int o = 0; o < s.out_c; ++o)
+      for (int32_t j = w.ptr[o]; j < w.ptr[o + 1]; ++j) dense[o * K + w.indices[j]] += w.values[j];
+  } else if (w.fmt == EP_FMT_BSR) {
+    const int R = w.block_r, C = w.block_c;
+    for (int br = 0; br < s.out_c / R; ++br)
+      for (int32_t b = w.ptr[br]; b < w.ptr[br + 1]; ++b)
+        for (int r = 0; r < R; ++r)
+          for (int c = 0; c < C; ++c)
+            dense[(int64_t(br) * R + r) * K + int64_t(w.indices[b]) * C + c] += w.values[(int64_t(b) * R + r) * C + c];
+  } else {
+    const int64_t per_row = K / w.m * w.n;
+    for (int o = 0; o < s.out_c; ++o)
+      for (int64_t j = 0; j < per_row; ++j) {
+        const int64_t kp = (j / w.n) * w.m + w.nm_idx[o * per_row + j];
+        dense[o * K + nm_to_k(s, kp)] += w.values[o * per_row + j];
+      }
+  }
+}
+
+}  // namespace
+
+void prepare_input(const Plan& p, const float* x, float* xp, ep_parallel_for pf, void* runner) {
+  PrepJob job{&p, x, xp};
+  pf(runner, prepare_channel, &job, size_t(p.s.batch) * p.s.in_c);
+}
+
+static int validate(const ep_conv_shape* s, const ep_sparse_weight* w) {
+  if (!s || !w || (!w->values && w->nnz)) return set_error("null argument"), -1;
+  if (s->batch < 1 || s->in_c < 1 || s->in_h < 1 || s->in_w < 1 || s->out_c < 1 || s->kh < 1 || s->kw < 1 ||
+      s->stride_h < 1 || s->stride_w < 1 || s->dil_h < 1 || s->dil_w < 1 || s->pad_t < 0 || s->pad_l < 0 ||
+      s->pad_b < 0 || s->pad_r < 0)
+    return set_error("invalid convolution shape"), -1;
+  if (ep_conv_out_h(s) < 1 || ep_conv_out_w(s) < 1) return set_error("kernel larger than the padded input"), -1;
+  const int64_t K = k_of(*s);
+  if (w->fmt == EP_FMT_CSR || w->fmt == EP_FMT_BSR) {
+    const int R = w->fmt == EP_FMT_BSR ? w->block_r : 1, C = w->fmt == EP_FMT_BSR ? w->block_c : 1;
+    if (R < 1 || C < 1 || s->out_c % R || K % C)
+      return set_error("block %dx%d does not tile a %d x %lld weight", R, C, s->out_c, (long long)K), -1;
+    if ((!w->indices && w->nnz) || !w->ptr) return set_error("null indices"), -1;
+    const int rows = s->out_c / R;
+    if (w->ptr[0] != 0 || w->ptr[rows] != w->nnz) return set_error("row pointers do not span the values"), -1;
+    for (int r = 0; r < rows; ++r)
+      if (w->ptr[r + 1] < w->ptr[r]) return set_error("row pointers decrease at row %d", r), -1;
+    for (int64_t j = 0; j < w->nnz; ++j)
+      if (w->indices[j] < 0 || w->indices[j] >= K / C) return set_error("column index %d out of range", w->indices[j]), -1;
+  } else if (w->fmt == EP_FMT_NM) {
+    if (w->n < 1 || w->m <= w->n || s->in_c % w->m) return set_error("N:M %d:%d does not fit %d input channels", w->n, w->m, s->in_c), -1;
+    if ((!w->nm_idx && w->nnz) || w->nnz != s->out_c * (K / w->m) * w->n) return set_error("N:M value count mismatch"), -1;
+    for (int64_t j = 0; j < w->nnz; ++j)
+      if (w->nm_idx[j] >= w->m) return set_error("N:M index %d out of range", w->nm_idx[j]), -1;
+  } else {
+    return set_error("unknown format %d", int(w->fmt)), -1;
+  }
+  return 0;
+}
+
+static Plan* build(const ep_conv_shape* s, const ep_sparse_weight* w, const float* bias, ep_isa isa) {
+  auto* p = new (std::nothrow) Plan();
+  if (!p) return set_error("out of memory"), nullptr;
+  p->s = *s;
+  p->isa = isa;
+  p->oh = ep_conv_out_h(s);
+  p->ow = ep_conv_out_w(s);
+  p->bias.assign(s->out_c, 0.f);
+  if (bias) std::copy(bias, bias + s->out_c, p->bias.begin());
+  if (w->fmt == EP_FMT_BSR) {
+    p->R = w->block_r;
+    p->C = w->block_c;
+  }
+  p->block_rows = s->out_c / p->R;
+  switch (isa) {
+    case EP_ISA_AVX512: finish_plan(*p, 16, 24); break;
+    case EP_ISA_AVX2: finish_plan(*p, 8, 12); break;
+    case EP_ISA_NEON: finish_plan(*p, 4, 24); break;
+    default: finish_plan(*p, 1, 16); break;
+  }
+  const int64_t K = k_of(*s);
+  if (w->fmt == EP_FMT_NM) {
+    // N:M runs as CSR: each kept value becomes one column of its row.
+    const int64_t per_row = K / w->m * w->n;
+    p->ptr.resize(s->out_c + 1);
+    for (int o = 0; o <= s->out_c; ++o) p->ptr[o] = int32_t(o * per_row);
+    p->vals.assign(w->values, w->values + w->nnz);
+    p->offs.resize(w->nnz);
+    for (int o = 0; o < s->out_c; ++o)
+      for (int64_t j = 0; j < per_row; ++j)
+        p->offs[o * per_row + j] = offset_of(*p, nm_to_k(*s, (j / w->n) * w->m + w->nm_idx[o * per_row + j]));
+  } else {
+    const int R = p->R, C = p->C;
+    p->ptr.assign(w->ptr, w->ptr + p->block_rows + 1);
+    p->offs.resize(w->nnz * C);
+    p->vals.resize(w->nnz * C * R);
+    for (int64_t b = 0; b < w->nnz; ++b)
+      for (int c = 0; c < C; ++c) {
+        p->offs[b * C + c] = offset_of(*p, int64_t(w->indices[b]) * C + c);
+        for (int r = 0; r < R; ++r) p->vals[(b * C + c) * R + r] = w->values[(b * R + r) * C + c];
+      }
+  }
+  return p;
+}
+
+static RunFn run_of(ep_isa isa) {
+  switch (isa) {
+#if defined(EP_HAVE_X86)
+    case EP_ISA_AVX2: return run_avx2;
+    case EP_ISA_AVX512: return run_avx512;
+#endif
+#if defined(EP_HAVE_NEON)
+    case EP_ISA_NEON: return run_neon;
+#endif
+    default: return run_portable;
+  }
+}
+
+}  // namespace ep
+
+using namespace ep;
+
+struct ep_plan {
+  Plan* plan;
+};
+
+extern "C" {
+
+int ep_abi_version(void) { return EP_ABI_VERSION; }
+const char* ep_last_error(void) { return g_error.c_str(); }
+
+const char* ep_isa_name(ep_isa isa) {
+  switch (isa) {
+    case EP_ISA_REF: return "portable";
+    case EP_ISA_AVX2: return "avx2";
+    case EP_ISA_AVX512: return "avx512";
+    case EP_ISA_NEON: return "neon";
+  }
+  return "unknown";
+}
+
+int ep_isa_available(ep_isa isa) {
+  switch (isa) {
+    case EP_ISA_REF: return 1;
+#if defined(EP_HAVE_X86)
+    case EP_ISA_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case EP_ISA_AVX512: return __builtin_cpu_supports("avx512f");
+#endif
+#if defined(EP_HAVE_NEON)
+    case EP_ISA_NEON: return 1;
+#endif
+    default: return 0;
+  }
+}
+
+int ep_select_isa(void) {
+  const char* forced = std::getenv("EDGEPRUNE_ISA");
+  if (forced && *forced) {
+    for (int i = EP_ISA_REF; i <= EP_ISA_NEON; ++i)
+      if (std::strcmp(forced, ep_isa_name(ep_isa(i))) == 0) {
+        if (ep_isa_available(ep_isa(i))) return i;
+        set_error("EDGEPRUNE_ISA=%s: this CPU or this build has no %s path", forced, forced);
+        return -1;
+      }
+    set_error("EDGEPRUNE_ISA=%s is not one of portable, avx2, avx512, neon", forced);
+    return -1;
+  }
+  for (int i = EP_ISA_NEON; i > EP_ISA_REF; --i)
+    if (ep_isa_available(ep_isa(i))) return i;
+  return EP_ISA_REF;
+}
+
+// Output extent; 0 when the dilated kernel is larger than the padded input.
+static int out_extent(int in, int pad, int k, int dil, int stride) {
+  const int span = in + pad - dil * (k - 1) - 1;
+  return span < 0 ? 0 : span / stride + 1;
+}
+int ep_conv_out_h(const ep_conv_shape* s) { return out_extent(s->in_h, s->pad_t + s->pad_b, s->kh, s->dil_h, s->stride_h); }
+int ep_conv_out_w(const ep_conv_shape* s) { return out_extent(s->in_w, s->pad_l + s->pad_r, s->kw, s->dil_w, s->stride_w); }
+
+int ep_validate(const ep_conv_shape* s, const ep_sparse_weight* w) { return validate(s, w); }
+
+int ep_conv_reference(const ep_conv_shape* s, const ep_sparse_weight* w, const float* bias, const float* x,
+                      float* y) {
+  if (validate(s, w)) return -1;
+  std::vector<float> dense;
+  densify(*s, *w, dense);
+  const int oh = ep_conv_out_h(s), ow = ep_conv_out_w(s);
+  const int64_t K = k_of(*s);
+  for (int n = 0; n < s->batch; ++n)
+    for (int o = 0; o < s->out_c; ++o)
+      for (int i = 0; i < oh; ++i)
+        for (int j = 0; j < ow; ++j) {
+          double acc = bias ? bias[o] : 0.0;
+          for (int c = 0; c < s->in_c; ++c)
+            for (int r = 0; r < s->kh; ++r)
+              for (int q = 0; q < s->kw; ++q) {
+                const int ih = i * s->stride_h - s->pad_t + r * s->dil_h;
+                const int iw = j * s->stride_w - s->pad_l + q * s->dil_w;
+                if (ih < 0 || ih >= s->in_h || iw < 0 || iw >= s->in_w) continue;
+                acc += double(dense[o * K + (int64_t(c) * s->kh + r) * s->kw + q]) *
+                       x[((int64_t(n) * s->in_c + c) * s->in_h + ih) * s->in_w + iw];
+              }
+          y[((int64_t(n) * s->out_c + o) * oh + i) * ow + j] = activate(float(acc), s->act);
+        }
+  return 0;
+}
+
+ep_plan* ep_plan_create(const ep_conv_shape* s, const ep_sparse_weight* w, const float* bias, ep_isa isa) {
+  if (validate(s, w)) return nullptr;
+  if (!ep_isa_available(isa)) return set_error("instruction set %s is not available", ep_isa_name(isa)), nullptr;
+  Plan* p = build(s, w, bias, isa);
+  if (!p) return nullptr;
+  return new ep_plan{p};
+}
+
+static void serial_for(void*, ep_task_fn fn, void* ctx, size_t n) {
+  for (size_t i = 0; i < n; ++i) fn(ctx, i);
+}
+
+void ep_plan_run(const ep_plan* h, const float* x, float* y, ep_parallel_for pf, void* runner) {
+  const Plan& p = *h->plan;
+  if (!pf) pf = serial_for;
+  // One prepared-input buffer per calling thread, reused across calls.
+  static thread_local std::vector<float> xp;
+  const size_t need = size_t(p.image_stride) * p.s.batch;
+  if (xp.size() < need) xp.resize(need);
+  prepare_input(p, x, xp.data(), pf, runner);
+  const RunFn run = run_of(p.isa);
+  const int64_t out_image = int64_t(p.s.out_c) * p.oh * p.ow;
+  for (int n = 0; n < p.s.batch; ++n) run(p, xp.data() + n * p.image_stride, y + n * out_image, pf, runner);
+}
+
+void ep_plan_destroy(ep_plan* h) {
+  if (!h) return;
+  delete h->plan;
+  delete h;
+}
+
+}  // extern "C"

@@ -1,0 +1,54 @@
+// Internal: the layout a plan runs on, shared by every instruction-set path.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "edgeprune/kernels.h"
+
+namespace ep {
+
+// The weight as blocks of R rows x C columns (CSR and N:M are R = C = 1). Each column of a
+// block is an offset into the prepared input of one image, so the inner loop is a load at
+// base + offset, a broadcast weight and a fused multiply-add.
+struct Plan {
+  ep_conv_shape s{};
+  ep_isa isa = EP_ISA_REF;
+  int oh = 0, ow = 0;
+  int R = 1, C = 1, block_rows = 0;
+  std::vector<int32_t> ptr;   // block_rows + 1
+  std::vector<int32_t> offs;  // nblocks * C
+  std::vector<float> vals;    // nblocks * C * R, column-major inside a block
+  std::vector<float> bias;    // out_c
+  // Prepared input: per image, stride_w phases x in_c x hp x wq, zero padded, so that the
+  // columns a vector of outputs reads are contiguous for any stride.
+  int hp = 0, wq = 0;
+  int64_t phase_stride = 0, image_stride = 0;
+  // Tiling: vector width, vectors per row chunk, output rows per tile, rows per sub-block.
+  int vw = 1, nv = 1, rt = 1, rs = 1, chunks = 1, band = 1;
+};
+
+// Fills offs, sizes the prepared input and picks the tiling for vector width vw and a
+// budget of acc accumulators.
+void finish_plan(Plan& p, int vw, int acc);
+void prepare_input(const Plan& p, const float* x, float* xp, ep_parallel_for pf, void* runner);
+void set_error(const char* fmt, ...);
+
+static inline float activate(float v, ep_act act) {
+  switch (act) {
+    case EP_ACT_RELU: return v > 0.f ? v : 0.f;
+    case EP_ACT_RELU6: return v < 0.f ? 0.f : (v > 6.f ? 6.f : v);
+    case EP_ACT_SILU: return v / (1.f + std::exp(-v));
+    default: return v;
+  }
+}
+
+// One instruction-set path: computes all outputs of one image given its prepared input.
+using RunFn = void (*)(const Plan& p, const float* xp, float* y, ep_parallel_for pf, void* runner);
+void run_portable(const Plan& p, const float* xp, float* y, ep_parallel_for pf, void* runner);
+void run_avx2(const Plan& p, const float* xp, float* y, ep_parallel_for pf, void* runner);
+void run_avx512(const Plan& p, const float* xp, float* y, ep_parallel_for pf, void* runner);
+void run_neon(const Plan& p, const float* xp, float* y, ep_parallel_for pf, void* runner);
+
+}  // namespace ep
