@@ -30,7 +30,7 @@ void finish_plan(Plan& p, int vw, int acc) {
   p.rs = p.R % 4 == 0 ? 4 : p.R % 2 == 0 ? 2 : 1;
   while (p.rs * p.nv > acc && p.nv > 1) p.nv /= 2;
   p.rt = 1;
-  while (p.rt < 4 && p.rs * p.rt * 2 * p.nv <= acc) p.rt *= 2;
+  while (p.rt < 8 && p.rs * p.rt * 2 * p.nv <= acc) p.rt *= 2;
   const int chunk = p.nv * vw;
   p.chunks = (p.ow + chunk - 1) / chunk;
   p.hp = s.in_h + s.pad_t + s.pad_b;
@@ -39,10 +39,9 @@ void finish_plan(Plan& p, int vw, int acc) {
   p.wq = std::max((span_w + s.stride_w - 1) / s.stride_w, p.chunks * chunk + q_extra) + 1;
   p.phase_stride = int64_t(s.in_c) * p.hp * p.wq;
   p.image_stride = p.phase_stride * s.stride_w;
-  // Enough tasks for the thread pool, each a band of whole row tiles.
-  const int want_bands = std::max(1, 64 / std::max(1, p.block_rows));
-  p.band = std::max(p.rt, (p.oh + want_bands - 1) / want_bands);
-  p.band = (p.band + p.rt - 1) / p.rt * p.rt;
+  // Bands of one row tile; channel groups big enough that a task is worth scheduling.
+  p.band = p.rt;
+  p.group = std::max(1, std::min(p.block_rows, 16 / p.R));
 }
 
 namespace {
@@ -61,6 +60,12 @@ void prepare_channel(void* ctx, size_t index) {
   const float* src = j.x + (int64_t(n) * s.in_c + c) * s.in_h * s.in_w;
   for (int ph = 0; ph < s.stride_w; ++ph) {
     float* dst = j.xp + n * p.image_stride + ph * p.phase_stride + int64_t(c) * p.hp * p.wq;
+    // Phase ph holds padded input column q*stride + ph at q; the valid q are [q0, q1).
+    const int shift = ph - s.pad_l;
+    int q0 = 0;
+    while (q0 < p.wq && q0 * s.stride_w + shift < 0) ++q0;
+    int q1 = q0;
+    while (q1 < p.wq && q1 * s.stride_w + shift < s.in_w) ++q1;
     for (int h = 0; h < p.hp; ++h) {
       float* row = dst + int64_t(h) * p.wq;
       const int ih = h - s.pad_t;
@@ -68,11 +73,14 @@ void prepare_channel(void* ctx, size_t index) {
         std::memset(row, 0, sizeof(float) * p.wq);
         continue;
       }
-      const float* in = src + int64_t(ih) * s.in_w;
-      for (int q = 0; q < p.wq; ++q) {
-        const int iw = q * s.stride_w + ph - s.pad_l;
-        row[q] = (iw >= 0 && iw < s.in_w) ? in[iw] : 0.f;
+      const float* in = src + int64_t(ih) * s.in_w + shift;
+      std::memset(row, 0, sizeof(float) * q0);
+      if (s.stride_w == 1) {
+        std::memcpy(row + q0, in + q0, sizeof(float) * (q1 - q0));
+      } else {
+        for (int q = q0; q < q1; ++q) row[q] = in[q * s.stride_w];
       }
+      std::memset(row + q1, 0, sizeof(float) * (p.wq - q1));
     }
   }
 }
@@ -320,13 +328,15 @@ void ep_plan_run(const ep_plan* h, const float* x, float* y, ep_parallel_for pf,
   const Plan& p = *h->plan;
   if (!pf) pf = serial_for;
   // One prepared-input buffer per calling thread, reused across calls.
-  static thread_local std::vector<float> xp;
-  const size_t need = size_t(p.image_stride) * p.s.batch;
-  if (xp.size() < need) xp.resize(need);
-  prepare_input(p, x, xp.data(), pf, runner);
+  static thread_local std::vector<float> buffer;
+  const size_t need = size_t(p.image_stride) * p.s.batch + 16;
+  if (buffer.size() < need) buffer.resize(need);
+  float* xp = buffer.data();
+  xp += (16 - (reinterpret_cast<uintptr_t>(xp) / sizeof(float)) % 16) % 16;  // 64-byte aligned
+  prepare_input(p, x, xp, pf, runner);
   const RunFn run = run_of(p.isa);
   const int64_t out_image = int64_t(p.s.out_c) * p.oh * p.ow;
-  for (int n = 0; n < p.s.batch; ++n) run(p, xp.data() + n * p.image_stride, y + n * out_image, pf, runner);
+  for (int n = 0; n < p.s.batch; ++n) run(p, xp + n * p.image_stride, y + n * out_image, pf, runner);
 }
 
 void ep_plan_destroy(ep_plan* h) {

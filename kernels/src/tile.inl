@@ -10,25 +10,34 @@ namespace {
 // Local, not std::min: a template instantiated here would carry this file's ISA flags.
 inline int imin(int a, int b) { return a < b ? a : b; }
 
-template <int RS, int RT, int NV>
-void tile(const ep::Plan& p, const float* xp, int br, int r0, int oh0, int ow0, float* out) {
+// Blocks [b0, b1) of one block row applied to RT output rows x NV vectors of columns, for RS
+// rows of the block starting at r0; adds to the partial sums in out when accumulate is set.
+template <int RS, int RT, int NV, bool UNIT_C>
+void tile(const ep::Plan& p, const float* xp, int r0, int oh0, int ow0, int32_t b0, int32_t b1, float* out,
+          bool accumulate) {
   typename V::T acc[RS][RT][NV];
   for (int r = 0; r < RS; ++r)
     for (int t = 0; t < RT; ++t)
-      for (int n = 0; n < NV; ++n) acc[r][t][n] = V::zero();
+      for (int n = 0; n < NV; ++n)
+        acc[r][t][n] = accumulate ? V::load(out + (r * RT + t) * NV * V::W + n * V::W) : V::zero();
+  // One base pointer per output row, so each load is base + offset*4 + constant: an addressing
+  // mode, with no address arithmetic inside the loop.
   const int64_t row_step = int64_t(p.s.stride_h) * p.wq;
-  const float* origin = xp + oh0 * row_step + ow0;
-  const int C = p.C, R = p.R;
-  for (int32_t b = p.ptr[br]; b < p.ptr[br + 1]; ++b) {
-    const int32_t* off = p.offs.data() + int64_t(b) * C;
-    const float* v = p.vals.data() + int64_t(b) * C * R + r0;
+  const float* rows[RT];
+  for (int t = 0; t < RT; ++t) rows[t] = xp + (oh0 + t) * row_step + ow0;
+  const int C = UNIT_C ? 1 : p.C, R = p.R;
+  const int32_t* offs = p.offs.data();
+  const float* vals = p.vals.data();
+  for (int32_t b = b0; b < b1; ++b) {
+    const int32_t* off = offs + int64_t(b) * C;
+    const float* v = vals + int64_t(b) * C * R + r0;
     for (int c = 0; c < C; ++c) {
-      const float* base = origin + off[c];
+      const int64_t o = off[c];
       typename V::T w[RS];
       for (int r = 0; r < RS; ++r) w[r] = V::bcast(v[c * R + r]);
       for (int t = 0; t < RT; ++t)
         for (int n = 0; n < NV; ++n) {
-          typename V::T x = V::load(base + t * row_step + n * V::W);
+          typename V::T x = V::load(rows[t] + o + n * V::W);
           for (int r = 0; r < RS; ++r) acc[r][t][n] = V::fma(w[r], x, acc[r][t][n]);
         }
     }
@@ -38,62 +47,87 @@ void tile(const ep::Plan& p, const float* xp, int br, int r0, int oh0, int ow0, 
       for (int n = 0; n < NV; ++n) V::store(out + (r * RT + t) * NV * V::W + n * V::W, acc[r][t][n]);
 }
 
-using TileFn = void (*)(const ep::Plan&, const float*, int, int, int, int, float*);
+using TileFn = void (*)(const ep::Plan&, const float*, int, int, int, int32_t, int32_t, float*, bool);
 
-template <int RS, int RT>
+template <int RS, int RT, bool U>
 TileFn pick_nv(int nv) {
-  return nv == 4 ? tile<RS, RT, 4> : nv == 2 ? tile<RS, RT, 2> : tile<RS, RT, 1>;
+  return nv == 4 ? tile<RS, RT, 4, U> : nv == 2 ? tile<RS, RT, 2, U> : tile<RS, RT, 1, U>;
 }
-template <int RS>
+template <int RS, bool U>
 TileFn pick_rt(int rt, int nv) {
-  return rt == 4 ? pick_nv<RS, 4>(nv) : rt == 2 ? pick_nv<RS, 2>(nv) : pick_nv<RS, 1>(nv);
+  return rt == 8   ? pick_nv<RS, 8, U>(nv)
+         : rt == 4 ? pick_nv<RS, 4, U>(nv)
+         : rt == 2 ? pick_nv<RS, 2, U>(nv)
+                   : pick_nv<RS, 1, U>(nv);
 }
-TileFn pick(int rs, int rt, int nv) {
-  return rs == 4 ? pick_rt<4>(rt, nv) : rs == 2 ? pick_rt<2>(rt, nv) : pick_rt<1>(rt, nv);
+template <bool U>
+TileFn pick_rs(int rs, int rt, int nv) {
+  return rs == 4 ? pick_rt<4, U>(rt, nv) : rs == 2 ? pick_rt<2, U>(rt, nv) : pick_rt<1, U>(rt, nv);
 }
+// C == 1 (CSR, N:M, and column-1 blocks) drops the inner column loop.
+TileFn pick(int rs, int rt, int nv, int c) { return c == 1 ? pick_rs<true>(rs, rt, nv) : pick_rs<false>(rs, rt, nv); }
 
 struct Job {
   const ep::Plan* p;
   const float* xp;
   float* y;
-  int bands;
+  int groups;
 };
 
-// One task: one block row of output channels over one band of output rows.
+void epilogue(float* dst, const float* src, int n, float b, ep_act act) {
+  switch (act) {
+    case EP_ACT_RELU:
+      for (int i = 0; i < n; ++i) dst[i] = src[i] + b > 0.f ? src[i] + b : 0.f;
+      break;
+    case EP_ACT_RELU6:
+      for (int i = 0; i < n; ++i) {
+        const float v = src[i] + b;
+        dst[i] = v < 0.f ? 0.f : (v > 6.f ? 6.f : v);
+      }
+      break;
+    case EP_ACT_SILU:
+      for (int i = 0; i < n; ++i) dst[i] = ep::activate(src[i] + b, act);
+      break;
+    default:
+      for (int i = 0; i < n; ++i) dst[i] = src[i] + b;
+  }
+}
+
+// One task: one band of output rows for a group of block rows; consecutive tasks share the
+// band, so a thread keeps the input rows of its band in cache while it walks the channels.
 void run_task(void* ctx, size_t index) {
   const Job& j = *static_cast<const Job*>(ctx);
   const ep::Plan& p = *j.p;
-  const int br = int(index / j.bands);
-  const int oh_begin = int(index % j.bands) * p.band;
+  const int oh_begin = int(index / j.groups) * p.band;
   const int oh_end = imin(p.oh, oh_begin + p.band);
+  const int br_begin = int(index % j.groups) * p.group;
+  const int br_end = imin(p.block_rows, br_begin + p.group);
   const int chunk = p.nv * V::W;
-  alignas(64) float out[4 * 4 * 4 * 16];
-  for (int r0 = 0; r0 < p.R; r0 += p.rs) {
-    for (int oh = oh_begin; oh < oh_end;) {
-      const int left = oh_end - oh;
-      const int rt = left >= p.rt ? p.rt : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-      const TileFn fn = pick(p.rs, imin(rt, p.rt), p.nv);
-      for (int ow0 = 0; ow0 < p.ow; ow0 += chunk) {
-        fn(p, j.xp, br, r0, oh, ow0, out);
-        const int width = imin(chunk, p.ow - ow0);
-        for (int r = 0; r < p.rs; ++r) {
-          const int co = br * p.R + r0 + r;
-          const float b = p.bias[co];
-          for (int t = 0; t < rt; ++t) {
-            const float* src = out + (r * rt + t) * chunk;
-            float* dst = j.y + (int64_t(co) * p.oh + oh + t) * p.ow + ow0;
-            for (int i = 0; i < width; ++i) dst[i] = ep::activate(src[i] + b, p.s.act);
+  alignas(64) float out[4 * 8 * 4 * 16];
+  for (int oh = oh_begin; oh < oh_end;) {
+    const int left = oh_end - oh;  // rows left: the largest power of two that fits
+    const int rows = left >= p.rt ? p.rt : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+    const TileFn fn = pick(p.rs, rows, p.nv, p.C);
+    for (int br = br_begin; br < br_end; ++br)
+      for (int r0 = 0; r0 < p.R; r0 += p.rs)
+        for (int ow0 = 0; ow0 < p.ow; ow0 += chunk) {
+          fn(p, j.xp, r0, oh, ow0, p.ptr[br], p.ptr[br + 1], out, false);
+          const int width = imin(chunk, p.ow - ow0);
+          for (int r = 0; r < p.rs; ++r) {
+            const int co = br * p.R + r0 + r;
+            for (int t = 0; t < rows; ++t)
+              epilogue(j.y + (int64_t(co) * p.oh + oh + t) * p.ow + ow0, out + (r * rows + t) * chunk, width,
+                       p.bias[co], p.s.act);
           }
         }
-      }
-      oh += rt;
-    }
+    oh += rows;
   }
 }
 
 void run_all(const ep::Plan& p, const float* xp, float* y, ep_parallel_for pf, void* runner) {
-  Job job{&p, xp, y, (p.oh + p.band - 1) / p.band};
-  pf(runner, run_task, &job, size_t(p.block_rows) * job.bands);
+  Job job{&p, xp, y, (p.block_rows + p.group - 1) / p.group};
+  const int bands = (p.oh + p.band - 1) / p.band;
+  pf(runner, run_task, &job, size_t(bands) * job.groups);
 }
 
 }  // namespace

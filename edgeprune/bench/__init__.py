@@ -1,0 +1,1 @@
+"""Bench: latency (and, later, energy) of an artifact against its dense baseline, same run."""

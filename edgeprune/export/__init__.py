@@ -1,0 +1,1 @@
+"""Export: a pruned checkpoint to an artifact (ONNX + kernel library + manifest)."""

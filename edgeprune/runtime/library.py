@@ -1,0 +1,80 @@
+"""The kernel library on this machine: where the host build lives, whether a given build can
+run here (architecture, ABI, instruction set), and registering it with onnxruntime.
+
+A library built for another CPU is refused with a clear message before it is loaded, never
+left to fail with an illegal instruction: the ELF machine must match this machine, and the
+library's own dispatcher must find an instruction set it was built with on this CPU.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import platform
+from pathlib import Path
+
+import onnxruntime as ort
+
+from edgeprune.errors import UserError
+
+LIBRARY_NAME = "libedgeprune_ort.so"
+ABI_VERSION = 1
+_ELF_MACHINES = {62: "x86_64", 183: "aarch64", 40: "arm"}
+_MACHINE_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
+
+
+def host_library() -> Path:
+    """The host build made by ``pip install`` (``edgeprune/_native``)."""
+    path = Path(__file__).resolve().parent.parent / "_native" / LIBRARY_NAME
+    if not path.is_file():
+        raise UserError(f"the host kernel library is missing ({path}); reinstall edgeprune: pip install -e .")
+    return path
+
+
+def host_arch() -> str:
+    m = platform.machine().lower()
+    return _MACHINE_ALIASES.get(m, m)
+
+
+def elf_arch(path: Path) -> str:
+    """The architecture an ELF shared library was built for."""
+    head = path.read_bytes()[:20]
+    if len(head) < 20 or head[:4] != b"\x7fELF":
+        raise UserError(f"{path} is not a shared library (no ELF header)")
+    machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
+    return _ELF_MACHINES.get(machine, f"elf-machine-{machine}")
+
+
+def check_library(path: Path) -> str:
+    """Refuse a library this machine cannot run; return the instruction set it will use."""
+    if not path.is_file():
+        raise UserError(f"kernel library not found: {path}")
+    arch = elf_arch(path)
+    if arch != host_arch():
+        raise UserError(f"{path.name} was built for {arch}; this machine is {host_arch()}: compile for this target")
+    lib = ctypes.CDLL(str(path))
+    abi = int(lib.edgeprune_abi_version())
+    if abi != ABI_VERSION:
+        raise UserError(f"{path.name} has kernel ABI {abi}; this edgeprune reads ABI {ABI_VERSION}: recompile")
+    lib.ep_isa_name.restype = ctypes.c_char_p
+    lib.ep_last_error.restype = ctypes.c_char_p
+    isa = int(lib.edgeprune_isa())
+    if isa < 0:
+        raise UserError(f"{path.name}: {lib.ep_last_error().decode()}")
+    return lib.ep_isa_name(isa).decode()
+
+
+def session_options(threads: int, library: Path | None) -> ort.SessionOptions:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    if library is not None:
+        check_library(library)
+        so.register_custom_ops_library(str(library))
+    return so
+
+
+def session(model: Path | bytes, threads: int = 1, library: Path | None = None) -> ort.InferenceSession:
+    so = session_options(threads, library)
+    src = str(model) if isinstance(model, Path) else model
+    return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
