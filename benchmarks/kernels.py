@@ -16,11 +16,8 @@ import math
 from pathlib import Path
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
 from edgeprune.bench.timing import interleaved
-from edgeprune.export.sparse_ops import DOMAIN, OPSET, ConvAttrs, functions_for, sparse_conv_node
 from edgeprune.formats import to_bsr, to_csr
 from edgeprune.runtime.library import host_library, session
 
@@ -32,40 +29,6 @@ LAYERS = [  # (name, cin, cout, k, hw)
     ("3x3 512->512 @14", 512, 512, 3, 14),
     ("1x1 128->128 @28", 128, 128, 1, 28),
 ]
-
-
-def _io(cin: int, hw: int) -> tuple[list, list]:
-    return ([helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, cin, hw, hw])],
-            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * 4)])  # fmt: skip
-
-
-def dense_model(w: np.ndarray, b: np.ndarray, hw: int) -> bytes:
-    k = w.shape[2]
-    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=[k, k], pads=[k // 2] * 4)
-    node2 = helper.make_node("Relu", ["y"], ["yr"])
-    ins, outs = _io(w.shape[1], hw)
-    outs[0].name = "yr"
-    g = helper.make_graph([node, node2], "dense", ins, outs,
-                          [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])  # fmt: skip
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=10).SerializeToString()
-
-
-def sparse_model(comp: object, b: np.ndarray, k: int, hw: int, cin: int) -> bytes:
-    node, inits = sparse_conv_node("L", "x", "y", comp, b, ConvAttrs((k, k), pads=(k // 2,) * 4), "relu")
-    ins, outs = _io(cin, hw)
-    g = helper.make_graph([node], "sparse", ins, outs, inits)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(DOMAIN, 1)],
-                          ir_version=10, functions=functions_for({node.op_type}))  # fmt: skip
-    return m.SerializeToString()
-
-
-def masked(rng: np.random.Generator, cout: int, cin: int, k: int, sparsity: float, block: tuple[int, int]) -> np.ndarray:
-    w = rng.standard_normal((cout, cin, k, k)).astype(np.float32)
-    r, c = block
-    kk = cin * k * k
-    keep = rng.random((cout // r, kk // c)) >= sparsity
-    mask = np.repeat(np.repeat(keep, r, axis=0), c, axis=1).reshape(w.shape)
-    return w * mask
 
 
 def main() -> None:
@@ -88,16 +51,17 @@ def main() -> None:
         b = rng.standard_normal(cout).astype(np.float32)
         for s in sparsities:
             for fmt, block in (("csr", (1, 1)), ("bsr4x1", (4, 1))):
-                w = masked(rng, cout, cin, k, s, block)
+                w = random_weight(rng, cout, cin, k, 1 - s, block)
                 comp = to_csr(w) if fmt == "csr" else to_bsr(w, *block)
                 for t in threads:
-                    dense = session(dense_model(w, b, hw), t)
-                    ours = session(sparse_model(comp, b, k, hw, cin), t, lib)
+                    dense = session(dense_conv_model(w, b, hw), t)
+                    ours = session(sparse_conv_model(comp, b, hw), t, lib)
                     got = ours.run(None, {"x": x})[0]
                     want = dense.run(None, {"x": x})[0]
                     err = float(np.abs(got - want).max() / (np.abs(want).max() + 1e-9))
-                    lat = interleaved({"dense": lambda d=dense: d.run(None, {"x": x}),
-                                       "ours": lambda o=ours: o.run(None, {"x": x})}, budget_s=args.budget)  # fmt: skip
+                    feed = {"x": x}
+                    lat = interleaved({"dense": lambda d=dense, f=feed: d.run(None, f),
+                                       "ours": lambda o=ours, f=feed: o.run(None, f)}, budget_s=args.budget)  # fmt: skip
                     ratio = lat["ours"].p50 / lat["dense"].p50
                     rows.append({"layer": name, "format": fmt, "threads": t, "sparsity": s, "dense_ms": lat["dense"].p50,
                                  "ours_ms": lat["ours"].p50, "ratio": ratio, "max_rel_err": err})  # fmt: skip

@@ -338,6 +338,137 @@ def demo(
         out.print(f"wrote {output}")
 
 
+TargetOpt = Annotated[str, typer.Option("--target", help="Target name (a file in targets/, e.g. host).")]
+
+
+@app.command("compile")
+def compile_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="Pruned checkpoint (.ept).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Artifact directory to write.")],
+    target: TargetOpt = "host",
+    format_policy: Annotated[str, typer.Option(help="auto (cost model), or force dense, csr, bsr or nm.")] = "auto",
+    input_size: Annotated[str | None, typer.Option(help="Deploy resolution HxW, e.g. 224x224 (default: the workload's).")] = None,  # noqa: E501
+    force: Annotated[bool, typer.Option("--force", help="Replace the output directory if it exists.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Turn a pruned checkpoint into an artifact for a target: sparse ONNX (runs in stock
+    onnxruntime, faster with the kernel library), dense baseline, kernel library, manifest."""
+    from edgeprune.export.compile import CompileRequest, compile_artifact
+
+    req = CompileRequest(checkpoint, target, output, format_policy, force, _size(input_size))
+    with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=err, disable=as_json,
+                  transient=True) as progress:  # fmt: skip
+        stage = progress.add_task("starting", total=None)
+        manifest = compile_artifact(req, lambda name: progress.update(stage, description=name))
+    if as_json:
+        _print_json(manifest)
+        return
+    _print_layers(manifest)
+    s = manifest["summary"]
+    chk = manifest["check"]
+    out.print(f"formats: {s['formats']}; model.onnx {s['model_bytes'] / 1e6:.2f} MB vs dense {s['dense_bytes'] / 1e6:.2f} MB "
+              f"({s['size_ratio']:.2f}x)")
+    out.print(f"outputs vs dense ONNX: max relative error {chk['max_rel_error_with_library']:.2e} with the library, "
+              f"{chk['max_rel_error_fallback']:.2e} without it")
+    out.print(f"wrote {output}/ (target {manifest['target']['name']}, {manifest['target']['arch']})")
+
+
+def _size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise UserError(f"--input-size '{text}' is not HxW (e.g. 224x224)")
+    return int(parts[0]), int(parts[1])
+
+
+def _print_layers(manifest: dict[str, Any]) -> None:
+    table = Table(title="Per-layer formats", title_justify="left")
+    for col in ("layer", "weight", "density", "format", "predicted vs dense"):
+        table.add_column(col)
+    for layer in manifest["layers"]:
+        fmt = layer["format"] + (f" {layer['block'][0]}x{layer['block'][1]}" if layer["block"] else "")
+        fmt += f" {layer['nm'][0]}:{layer['nm'][1]}" if layer["nm"] else ""
+        fmt += f" +{layer['activation']}" if layer["format"] != "dense" and layer["activation"] != "none" else ""
+        pred = "" if layer["predicted_ratio"] is None else f"{layer['predicted_ratio']:.2f}x"
+        table.add_row(layer["name"], "x".join(map(str, layer["weight_shape"])), f"{layer['density']:.3f}", fmt,
+                      pred + (f" ({layer['note']})" if layer["note"] else ""))  # fmt: skip
+    out.print(table)
+
+
+@app.command()
+def calibrate(
+    target: TargetOpt = "host",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the table (default: the target's).")] = None,  # noqa: E501
+    threads: Annotated[int | None, typer.Option(help="Threads (default: the target's).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure each sparse format against onnxruntime's dense Conv on this machine and write the
+    cost table the compiler's format chooser reads."""
+    from edgeprune.bench.calibrate import calibrate as run_calibration
+    from edgeprune.runtime.library import host_library
+    from edgeprune.targets import load_target
+
+    t = load_target(target)
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads must be at least 1, got {threads}")
+    with Progress(TextColumn("timing kernels"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                  disable=as_json, transient=True) as progress:  # fmt: skip
+        bar = progress.add_task("calibrate", total=None)
+        table = run_calibration(t.name, host_library(), threads or t.threads,
+                                progress=lambda i, n: progress.update(bar, completed=i, total=n))  # fmt: skip
+    path = output or t.calibration_path
+    table.save(path)
+    if as_json:
+        _print_json(table.to_dict())
+        return
+    for (kind, fmt), pts in sorted(table.curves.items()):
+        out.print(f"{kind:4s} {fmt:4s} " + "  ".join(f"{d:.2f}:{r:.2f}" for d, r in pts))
+    out.print(f"wrote {path}")
+
+
+@app.command()
+def bench(
+    artifact: Annotated[Path, typer.Argument(help="Artifact directory made by edgeprune compile.")],
+    threads: Annotated[int | None, typer.Option(help="Threads (default: the target's).")] = None,
+    seconds: Annotated[float, typer.Option(help="Timing budget; more seconds, steadier tails.")] = 10.0,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="results.json path (default: in the artifact).")] = None,  # noqa: E501
+    as_json: JsonOpt = False,
+) -> None:
+    """Time the sparse model against the dense baseline of the same checkpoint, interleaved in
+    the same run: p50/p90/p99 latency, peak memory, ratio."""
+    from edgeprune.bench.run import bench_artifact
+    from edgeprune.fsio import write_text_atomic
+
+    if seconds <= 0:
+        raise UserError(f"--seconds must be positive, got {seconds}")
+    with Progress(TextColumn("timing sparse vs dense"), TimeElapsedColumn(), console=err, disable=as_json,
+                  transient=True) as progress:  # fmt: skip
+        progress.add_task("bench", total=None)
+        results = bench_artifact(artifact, threads, seconds)
+    path = output or artifact / "results.json"
+    write_text_atomic(path, json.dumps(results, indent=1) + "\n")
+    if as_json:
+        _print_json(results)
+        return
+    _print_bench(results)
+    out.print(f"wrote {path}")
+
+
+def _print_bench(r: dict[str, Any]) -> None:
+    table = Table(title=f"Latency on {r['device']['cpu']} ({r['device']['isa']}, {r['threads']} thread(s))",
+                  title_justify="left")  # fmt: skip
+    for col in ("model", "p50 ms", "p90 ms", "p99 ms", "runs", "peak RSS MiB"):
+        table.add_column(col)
+    for name in ("dense", "sparse"):
+        lat = r["latency"][name]
+        mem = r["memory"][f"{name}_peak_rss_mib"]
+        table.add_row(name, f"{lat['p50_ms']:.3f}", f"{lat['p90_ms']:.3f}", f"{lat['p99_ms']:.3f}", str(lat["runs"]),
+                      "n/a" if mem is None else f"{mem:.0f}")  # fmt: skip
+    out.print(table)
+    out.print(f"sparse/dense p50: {r['ratio_p50']:.3f} ({r['speedup_p50']:.2f}x faster); energy: {r['energy_reason']}")
+
+
 library_app = typer.Typer(help="The SMSP mask library: pruned results of earlier tasks.", no_args_is_help=True)
 app.add_typer(library_app, name="library")
 LibraryOpt = Annotated[Path, typer.Option("--library", "-l", help="Mask library directory.")]

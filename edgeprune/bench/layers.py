@@ -1,0 +1,49 @@
+"""Single-convolution ONNX models, dense and sparse, for kernel timing (calibration and the
+kernel benchmark). NumPy and onnx only."""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+from edgeprune.export.sparse_ops import DOMAIN, DOMAIN_VERSION, OPSET, ConvAttrs, functions_for, sparse_conv_node
+from edgeprune.formats import Compressed
+
+IR_VERSION = 10
+
+
+def _io(cin: int, hw: int) -> tuple[list, list]:
+    return ([helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, cin, hw, hw])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * 4)])  # fmt: skip
+
+
+def dense_conv_model(w: np.ndarray, b: np.ndarray, hw: int) -> bytes:
+    """Conv + Relu, 'same' padding: what onnxruntime runs for a dense layer."""
+    k = w.shape[2]
+    conv = helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[k, k], pads=[k // 2] * 4)
+    relu = helper.make_node("Relu", ["c"], ["y"])
+    ins, outs = _io(w.shape[1], hw)
+    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")]
+    g = helper.make_graph([conv, relu], "dense", ins, outs, inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION).SerializeToString()
+
+
+def sparse_conv_model(comp: Compressed, b: np.ndarray, hw: int) -> bytes:
+    """The same layer as one ``edgeprune`` node with Relu fused."""
+    out, cin, k, _ = comp.shape
+    node, inits = sparse_conv_node("L", "x", "y", comp, b, ConvAttrs((k, k), pads=(k // 2,) * 4), "relu")
+    ins, outs = _io(cin, hw)
+    g = helper.make_graph([node], "sparse", ins, outs, inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(DOMAIN, DOMAIN_VERSION)],
+                          ir_version=IR_VERSION, functions=functions_for({node.op_type}))  # fmt: skip
+    return m.SerializeToString()
+
+
+def random_weight(
+    rng: np.random.Generator, cout: int, cin: int, k: int, density: float, block: tuple[int, int] = (1, 1)
+) -> np.ndarray:
+    """A weight whose r x c blocks are kept with probability ``density``."""
+    w = rng.standard_normal((cout, cin, k, k)).astype(np.float32)
+    r, c = block
+    keep = rng.random((cout // r, cin * k * k // c)) < density
+    return w * np.repeat(np.repeat(keep, r, axis=0), c, axis=1).reshape(w.shape)
