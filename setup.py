@@ -35,8 +35,9 @@ class CMakeBuild(build_ext):
         dest = Path(self.get_ext_fullpath(ext.name)).parent
         dest.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as build:
-            subprocess.run(["cmake", "-S", str(KERNELS), "-B", build, f"-DORT_INCLUDE_DIR={headers}",
-                            "-DEP_BUILD_TESTS=OFF", "-DCMAKE_BUILD_TYPE=Release"], check=True, stdout=subprocess.DEVNULL)
+            configure = ["cmake", "-S", str(KERNELS), "-B", build, f"-DORT_INCLUDE_DIR={headers}",
+                         "-DEP_BUILD_TESTS=OFF", "-DCMAKE_BUILD_TYPE=Release"]  # fmt: skip
+            subprocess.run(configure, check=True, stdout=subprocess.DEVNULL)
             subprocess.run(["cmake", "--build", build, "-j", str(os.cpu_count() or 2)], check=True)
             tmp = dest / (LIBRARY + ".tmp")
             shutil.copy2(Path(build) / LIBRARY, tmp)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeprune.bench.layers import dense_conv_model, random_weight, sparse_conv_model
 from edgeprune.bench.timing import interleaved
 from edgeprune.formats import to_bsr, to_csr
 from edgeprune.runtime.library import host_library, session
@@ -60,11 +61,13 @@ def main() -> None:
                     want = dense.run(None, {"x": x})[0]
                     err = float(np.abs(got - want).max() / (np.abs(want).max() + 1e-9))
                     feed = {"x": x}
-                    lat = interleaved({"dense": lambda d=dense, f=feed: d.run(None, f),
-                                       "ours": lambda o=ours, f=feed: o.run(None, f)}, budget_s=args.budget)  # fmt: skip
+                    runs = {"dense": lambda d=dense, f=feed: d.run(None, f),
+                            "ours": lambda o=ours, f=feed: o.run(None, f)}  # fmt: skip
+                    lat = interleaved(runs, budget_s=args.budget)
                     ratio = lat["ours"].p50 / lat["dense"].p50
-                    rows.append({"layer": name, "format": fmt, "threads": t, "sparsity": s, "dense_ms": lat["dense"].p50,
-                                 "ours_ms": lat["ours"].p50, "ratio": ratio, "max_rel_err": err})  # fmt: skip
+                    rows.append({"layer": name, "format": fmt, "threads": t, "sparsity": s,
+                                 "dense_ms": lat["dense"].p50, "ours_ms": lat["ours"].p50, "ratio": ratio,
+                                 "max_rel_err": err})  # fmt: skip
                     print(f"{name:20s} {fmt:8s} {t:3d} {s:8.2f} {lat['dense'].p50:9.3f} {lat['ours'].p50:9.3f} "
                           f"{ratio:6.3f}")  # fmt: skip
     print("\ngeometric mean of ratio (ours/dense) per format, threads, sparsity:")

@@ -366,8 +366,8 @@ def compile_cmd(
     _print_layers(manifest)
     s = manifest["summary"]
     chk = manifest["check"]
-    out.print(f"formats: {s['formats']}; model.onnx {s['model_bytes'] / 1e6:.2f} MB vs dense {s['dense_bytes'] / 1e6:.2f} MB "
-              f"({s['size_ratio']:.2f}x)")
+    out.print(f"formats: {s['formats']}; model.onnx {s['model_bytes'] / 1e6:.2f} MB vs dense "
+              f"{s['dense_bytes'] / 1e6:.2f} MB ({s['size_ratio']:.2f}x)")
     out.print(f"outputs vs dense ONNX: max relative error {chk['max_rel_error_with_library']:.2e} with the library, "
               f"{chk['max_rel_error_fallback']:.2e} without it")
     out.print(f"wrote {output}/ (target {manifest['target']['name']}, {manifest['target']['arch']})")

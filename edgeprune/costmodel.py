@@ -46,7 +46,8 @@ class CostTable:
         return {
             "format": FORMAT, "target": self.target, "measured": self.measured, "device": self.device,
             "threads": self.threads,
-            "curves": [{"kind": k, "fmt": f, "points": [list(p) for p in pts]} for (k, f), pts in sorted(self.curves.items())],
+            "curves": [{"kind": k, "fmt": f, "points": [list(p) for p in pts]}
+                       for (k, f), pts in sorted(self.curves.items())],
         }  # fmt: skip
 
     def save(self, path: Path) -> None:
@@ -60,7 +61,8 @@ class CostTable:
             doc = json.loads(path.read_text())
             if doc.get("format") != FORMAT:
                 raise ValueError(f"format {doc.get('format')!r}")
-            curves = {(c["kind"], c["fmt"]): sorted((float(d), float(r)) for d, r in c["points"]) for c in doc["curves"]}
+            curves = {(c["kind"], c["fmt"]): sorted((float(d), float(r)) for d, r in c["points"])
+                      for c in doc["curves"]}  # fmt: skip
             return cls(doc["target"], bool(doc["measured"]), doc.get("device", {}), int(doc["threads"]), curves)
         except (ValueError, KeyError, TypeError) as exc:
             raise UserError(f"{path}: not a valid calibration table ({exc})") from None

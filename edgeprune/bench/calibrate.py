@@ -52,6 +52,7 @@ def calibrate(target: str, library: Path, threads: int, budget_s: float = 0.4,
         curves.setdefault((kind, fmt), []).append((d, lat["ours"].p50 / lat["dense"].p50))
         if progress:
             progress(i + 1, len(jobs))
+    layers = {k: dict(zip(("cin", "cout", "k", "hw"), v, strict=True)) for k, v in LAYERS.items()}
     device = {"machine": platform.machine(), "processor": platform.processor() or platform.machine(), "isa": isa,
-              "layers": {k: dict(zip(("cin", "cout", "k", "hw"), v, strict=True)) for k, v in LAYERS.items()}}  # fmt: skip
+              "layers": layers}  # fmt: skip
     return CostTable(target, True, device, threads, {k: sorted(v) for k, v in curves.items()})

@@ -25,7 +25,8 @@ def dense_conv_model(w: np.ndarray, b: np.ndarray, hw: int) -> bytes:
     ins, outs = _io(w.shape[1], hw)
     inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")]
     g = helper.make_graph([conv, relu], "dense", ins, outs, inits)
-    return helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION).SerializeToString()
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
+    return model.SerializeToString()
 
 
 def sparse_conv_model(comp: Compressed, b: np.ndarray, hw: int) -> bytes:
@@ -34,8 +35,8 @@ def sparse_conv_model(comp: Compressed, b: np.ndarray, hw: int) -> bytes:
     node, inits = sparse_conv_node("L", "x", "y", comp, b, ConvAttrs((k, k), pads=(k // 2,) * 4), "relu")
     ins, outs = _io(cin, hw)
     g = helper.make_graph([node], "sparse", ins, outs, inits)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(DOMAIN, DOMAIN_VERSION)],
-                          ir_version=IR_VERSION, functions=functions_for({node.op_type}))  # fmt: skip
+    opsets = [helper.make_opsetid("", OPSET), helper.make_opsetid(DOMAIN, DOMAIN_VERSION)]
+    m = helper.make_model(g, opset_imports=opsets, ir_version=IR_VERSION, functions=functions_for({node.op_type}))
     return m.SerializeToString()
 
 

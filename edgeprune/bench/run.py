@@ -42,7 +42,9 @@ def _peak_rss(model: Path, threads: int, library: Path | None, shape: list[int])
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def bench_artifact(artifact: Path, threads: int | None = None, budget_s: float = 10.0, batch: int = 1) -> dict[str, Any]:
+def bench_artifact(
+    artifact: Path, threads: int | None = None, budget_s: float = 10.0, batch: int = 1
+) -> dict[str, Any]:
     manifest = read_manifest(artifact)
     if threads is not None and threads < 1:
         raise UserError(f"--threads must be at least 1, not {threads}")

@@ -74,7 +74,7 @@ def compile_artifact(req: CompileRequest, on_stage: Callable[[str], None] | None
     stage = on_stage or (lambda _s: None)
     target = load_target(req.target)
     if target.library != "host":
-        raise UserError(f"target '{target.name}' needs a cross-built kernel library, which this version cannot build yet")
+        raise UserError(f"target '{target.name}' needs a cross-built kernel library; only the host target is supported")
     table = CostTable.load(target.calibration_path)
     if req.out.exists() and not req.force:
         raise UserError(f"output directory {req.out} exists; use --force to replace it")

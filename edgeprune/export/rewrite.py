@@ -92,7 +92,8 @@ def conv_sites(model: onnx.ModelProto) -> list[ConvSite]:
         if node.op_type != "Conv" or len(node.input) < 2 or node.input[1] not in consts:
             continue
         w = consts[node.input[1]].astype(np.float32)
-        if w.ndim != 4 or int(_attr(node, "group", 1)) != 1 or _attr(node, "auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+        explicit_pads = _attr(node, "auto_pad", b"NOTSET") in (b"NOTSET", "NOTSET")
+        if w.ndim != 4 or int(_attr(node, "group", 1)) != 1 or not explicit_pads:
             continue
         bias = consts.get(node.input[2]) if len(node.input) > 2 and node.input[2] else np.zeros(w.shape[0], np.float32)
         if bias is None:
@@ -120,7 +121,9 @@ def rewrite(model: onnx.ModelProto, replacements: dict[str, Compressed]) -> onnx
     inits: list[onnx.TensorProto] = []
     for name, comp in replacements.items():
         site = sites[name]
-        node, extra = sparse_conv_node(_safe(name), site.node.input[0], site.output, comp, site.bias, site.attrs, site.act)
+        node, extra = sparse_conv_node(
+            _safe(name), site.node.input[0], site.output, comp, site.bias, site.attrs, site.act
+        )
         new_nodes[site.index] = node
         drop.update(site.fused)
         inits.extend(extra)

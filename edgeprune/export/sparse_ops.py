@@ -27,6 +27,7 @@ DOMAIN_VERSION = 1
 OPSET = 17
 ACTIVATIONS = {"none": "", "relu": "Relu", "relu6": "Relu6", "silu": "Silu"}
 _FORMATS = {"csr": "Csr", "bsr": "Bsr", "nm": "Nm"}
+_ZERO_F32 = numpy_helper.from_array(np.array([0], np.float32))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +98,7 @@ def _dense_csr() -> list[onnx.NodeProto]:
         helper.make_node("Mul", ["r_rows", "k"], ["rowbase"]),
         helper.make_node("Cast", ["indices"], ["cols"], to=TensorProto.INT64),
         helper.make_node("Add", ["rowbase", "cols"], ["flat"]),
-        helper.make_node("ConstantOfShape", ["total"], ["zeros"], value=numpy_helper.from_array(np.array([0], np.float32))),
+        helper.make_node("ConstantOfShape", ["total"], ["zeros"], value=_ZERO_F32),
         helper.make_node("ScatterElements", ["zeros", "flat", "values"], ["dflat"]),
         helper.make_node("Reshape", ["dflat", "ws"], ["W"]),
     ]
@@ -112,7 +113,7 @@ def _dense_bsr() -> list[onnx.NodeProto]:
         helper.make_node("Unsqueeze", ["r_rows", "r_one"], ["brow2"]),
         helper.make_node("Unsqueeze", ["bcol", "r_one"], ["bcol2"]),
         helper.make_node("Concat", ["brow2", "bcol2"], ["where"], axis=1),
-        helper.make_node("ConstantOfShape", ["grid"], ["zeros"], value=numpy_helper.from_array(np.array([0], np.float32))),
+        helper.make_node("ConstantOfShape", ["grid"], ["zeros"], value=_ZERO_F32),
         helper.make_node("ScatterND", ["zeros", "where", "values"], ["blocks"]),
         helper.make_node("Transpose", ["blocks"], ["rows"], perm=[0, 2, 1, 3]),
         helper.make_node("Reshape", ["rows", "ws"], ["W"]),
@@ -135,7 +136,7 @@ def _dense_nm() -> list[onnx.NodeProto]:
         helper.make_node("Mul", ["group", "m"], ["base"]),
         helper.make_node("Cast", ["nm_idx"], ["pos"], to=TensorProto.INT64),
         helper.make_node("Add", ["pos", "base"], ["cols"]),
-        helper.make_node("ConstantOfShape", ["cl"], ["zeros4"], value=numpy_helper.from_array(np.array([0], np.float32))),
+        helper.make_node("ConstantOfShape", ["cl"], ["zeros4"], value=_ZERO_F32),
         helper.make_node("Reshape", ["zeros4", "two_d"], ["zeros"]),
         helper.make_node("ScatterElements", ["zeros", "cols", "values"], ["last"], axis=1),
         helper.make_node("Reshape", ["last", "cl"], ["last4"]),
