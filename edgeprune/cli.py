@@ -307,33 +307,59 @@ def evaluate(
 def demo(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Also keep the pruned checkpoint here (.ept).")] = None,  # noqa: E501
     finetune_steps: Annotated[int, typer.Option(help="Masked fine-tuning steps.")] = 300,
+    input_size: Annotated[str, typer.Option(help="Deploy resolution HxW of the compiled model.")] = "256x256",
+    bench_seconds: Annotated[float, typer.Option(help="Timing budget of the sparse-vs-dense bench.")] = 5.0,
     threads: ThreadsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show the whole front end on the built-in mtl-resnet + scenes: extract seg and depth,
-    prune 90% by magnitude, fine-tune briefly, evaluate and print what changed."""
+    """Show the whole pipeline on the built-in mtl-resnet + scenes: extract seg and depth, prune
+    90% by magnitude, fine-tune briefly, evaluate, compile for this machine and time the sparse
+    model against the dense one."""
+    import tempfile
+
+    from edgeprune.bench.run import bench_artifact
+    from edgeprune.export.compile import CompileRequest, compile_artifact
     from edgeprune.finetune import FinetuneConfig
     from edgeprune.pipeline import PruneRequest, write_checkpoint
 
     _threads(threads)
+    size = _size(input_size)
     if output is not None:
         _check_output(output, ".ept")
+    if bench_seconds <= 0:
+        raise UserError(f"--bench-seconds must be positive, got {bench_seconds}")
     req = PruneRequest(workload="scenes", method="magnitude", sparsity=0.9, tasks=["seg", "depth"],
                        options={"scope": "global"},
                        finetune=FinetuneConfig(steps=finetune_steps, batch_size=16, lr=1e-3))  # fmt: skip
     if not as_json:
         out.print("[bold]edgeprune demo[/]: mtl-resnet on scenes (seg, depth, normal) -> keep seg + depth, "
-                  f"prune 90% (global magnitude), fine-tune {finetune_steps} steps")  # fmt: skip
+                  f"prune 90% (global magnitude), fine-tune {finetune_steps} steps, compile, bench")  # fmt: skip
     result = _run_prune(req, quiet=as_json)
-    if output is not None:
-        write_checkpoint(result, output)
+    with tempfile.TemporaryDirectory() as tmp:
+        ckpt = output or Path(tmp) / "demo.ept"
+        write_checkpoint(result, ckpt)
+        with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=err, disable=as_json,
+                      transient=True) as progress:  # fmt: skip
+            stage = progress.add_task("compiling", total=None)
+            creq = CompileRequest(ckpt, "host", Path(tmp) / "artifact", input_size=size)
+            manifest = compile_artifact(creq, lambda name: progress.update(stage, description=f"compiling: {name}"))
+            progress.update(stage, description="timing sparse vs dense")
+            bench = bench_artifact(Path(tmp) / "artifact", budget_s=bench_seconds)
     if as_json:
         _print_json({"tasks": result.tasks, "sparsity": result.report.to_dict(), "dense": result.before,
-                     "pruned": result.after, "delta_t": result.delta_t, "timings": result.timings})  # fmt: skip
+                     "pruned": result.after, "delta_t": result.delta_t, "timings": result.timings,
+                     "compile": {"formats": manifest["summary"]["formats"], "input_size": list(size or ()),
+                                 "size_ratio": manifest["summary"]["size_ratio"]},
+                     "bench": bench})  # fmt: skip
         return
     params_before = sum(c.numel for c in result.graph.components())
     out.print(f"extracted {', '.join(result.tasks)}: the normal head is gone ({params_before:,} parameters left)")
     _print_prune_summary(result)
+    s = manifest["summary"]
+    out.print(f"compiled for this machine at {input_size}: formats {s['formats']}, "
+              f"model file {s['size_ratio']:.2f}x the dense one")  # fmt: skip
+    _print_bench(bench)
+    out.print(f"ΔT {result.delta_t:+.2f}% for {bench['speedup_p50']:.2f}x lower p50 latency than the dense model")
     if output is not None:
         out.print(f"wrote {output}")
 

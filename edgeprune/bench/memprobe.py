@@ -1,10 +1,10 @@
 """Peak resident memory of one ONNX session, in a fresh process so sessions do not share a
-high-water mark: ``python -m edgeprune.bench.memprobe MODEL THREADS [LIBRARY|'' [SHAPE_JSON]]`` prints MiB."""
+high-water mark (VmHWM: unlike ru_maxrss it does not carry the parent's peak across exec):
+``python -m edgeprune.bench.memprobe MODEL THREADS [LIBRARY|'' [SHAPE_JSON]]`` prints MiB."""
 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 from pathlib import Path
 
@@ -22,7 +22,9 @@ def main() -> None:
     x = np.random.default_rng(0).standard_normal(shape or [1, *inp.shape[1:]]).astype(np.float32)
     for _ in range(3):
         sess.run(None, {inp.name: x})
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            print(int(line.split()[1]) / 1024)  # kB -> MiB
 
 
 if __name__ == "__main__":

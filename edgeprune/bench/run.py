@@ -77,7 +77,7 @@ def bench_artifact(
         "ratio_p50": lat["sparse"].p50 / lat["dense"].p50,
         "speedup_p50": lat["dense"].p50 / lat["sparse"].p50,
         "memory": {"sparse_peak_rss_mib": mem_sparse, "dense_peak_rss_mib": mem_dense,
-                   "method": "ru_maxrss of a fresh process that loads the model and runs it 3 times"},  # fmt: skip
+                   "method": "VmHWM of a fresh process that loads the model and runs it 3 times"},  # fmt: skip
         "model_bytes": {"sparse": model.stat().st_size, "dense": dense_path.stat().st_size},
         "energy": None,
         "energy_reason": "not measured: this version has no energy sensor backend",
