@@ -37,6 +37,7 @@ void finish_plan(Plan& p, int vw, int acc) {
   const int span_w = s.in_w + s.pad_l + s.pad_r;
   const int q_extra = ((s.kw - 1) * s.dil_w) / s.stride_w;
   p.wq = std::max((span_w + s.stride_w - 1) / s.stride_w, p.chunks * chunk + q_extra) + 1;
+  if (p.flat_hw) p.wq = s.in_w;  // rows of whole vectors, contiguous: the plane as it is
   p.phase_stride = int64_t(s.in_c) * p.hp * p.wq;
   p.image_stride = p.phase_stride * s.stride_w;
   // Bands of one row tile; channel groups big enough that a task is worth scheduling.
@@ -57,6 +58,12 @@ void prepare_channel(void* ctx, size_t index) {
   const Plan& p = *j.p;
   const ep_conv_shape& s = p.s;
   const int n = int(index / s.in_c), c = int(index % s.in_c);
+  if (p.flat_hw) {  // pointwise: the plane as it is, zero-padded to whole rows
+    float* dst = j.xp + n * p.image_stride + int64_t(c) * p.hp * p.wq;
+    std::memcpy(dst, j.x + (int64_t(n) * s.in_c + c) * p.flat_hw, sizeof(float) * p.flat_hw);
+    std::memset(dst + p.flat_hw, 0, sizeof(float) * (int64_t(p.hp) * p.wq - p.flat_hw));
+    return;
+  }
   const float* src = j.x + (int64_t(n) * s.in_c + c) * s.in_h * s.in_w;
   for (int ph = 0; ph < s.stride_w; ++ph) {
     float* dst = j.xp + n * p.image_stride + ph * p.phase_stride + int64_t(c) * p.hp * p.wq;
@@ -171,6 +178,23 @@ static Plan* build(const ep_conv_shape* s, const ep_sparse_weight* w, const floa
   p->isa = isa;
   p->oh = ep_conv_out_h(s);
   p->ow = ep_conv_out_w(s);
+  p->out_plane = int64_t(p->oh) * p->ow;
+  p->out_row_stride = p->ow;
+  p->last_row_width = p->ow;
+  const int vw = isa == EP_ISA_AVX512 ? 16 : isa == EP_ISA_AVX2 ? 8 : 4;
+  const bool pointwise = s->kh == 1 && s->kw == 1 && s->stride_h == 1 && s->stride_w == 1 && s->pad_t == 0 &&
+                         s->pad_l == 0 && s->pad_b == 0 && s->pad_r == 0;
+  if (pointwise && int64_t(s->in_h) * s->in_w > 2 * vw) {
+    // Re-shape the plane into rows of two vectors: every lane does work, one memcpy per channel.
+    p->flat_hw = int64_t(s->in_h) * s->in_w;
+    const int width = 2 * vw;
+    p->s.in_w = width;
+    p->s.in_h = int((p->flat_hw + width - 1) / width);
+    p->oh = p->s.in_h;
+    p->ow = width;
+    p->out_row_stride = width;
+    p->last_row_width = int(p->flat_hw - int64_t(p->oh - 1) * width);
+  }
   p->bias.assign(s->out_c, 0.f);
   if (bias) std::copy(bias, bias + s->out_c, p->bias.begin());
   if (w->fmt == EP_FMT_BSR) {
@@ -335,7 +359,7 @@ void ep_plan_run(const ep_plan* h, const float* x, float* y, ep_parallel_for pf,
   xp += (16 - (reinterpret_cast<uintptr_t>(xp) / sizeof(float)) % 16) % 16;  // 64-byte aligned
   prepare_input(p, x, xp, pf, runner);
   const RunFn run = run_of(p.isa);
-  const int64_t out_image = int64_t(p.s.out_c) * p.oh * p.ow;
+  const int64_t out_image = int64_t(p.s.out_c) * p.out_plane;
   for (int n = 0; n < p.s.batch; ++n) run(p, xp + n * p.image_stride, y + n * out_image, pf, runner);
 }
 

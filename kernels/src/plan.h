@@ -16,6 +16,12 @@ struct Plan {
   ep_conv_shape s{};
   ep_isa isa = EP_ISA_REF;
   int oh = 0, ow = 0;
+  // Where output row i of a channel starts (i * out_row_stride) and how many values the last
+  // row holds. A 1x1, stride-1, unpadded convolution is pointwise: its H x W plane is run as
+  // rows of a width that fills whole vectors (flat_hw = H*W), else flat_hw = 0.
+  int64_t out_plane = 0;
+  int out_row_stride = 0, last_row_width = 0;
+  int64_t flat_hw = 0;
   int R = 1, C = 1, block_rows = 0;
   std::vector<int32_t> ptr;   // block_rows + 1
   std::vector<int32_t> offs;  // nblocks * C

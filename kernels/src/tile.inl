@@ -112,12 +112,15 @@ void run_task(void* ctx, size_t index) {
       for (int r0 = 0; r0 < p.R; r0 += p.rs)
         for (int ow0 = 0; ow0 < p.ow; ow0 += chunk) {
           fn(p, j.xp, r0, oh, ow0, p.ptr[br], p.ptr[br + 1], out, false);
-          const int width = imin(chunk, p.ow - ow0);
           for (int r = 0; r < p.rs; ++r) {
             const int co = br * p.R + r0 + r;
-            for (int t = 0; t < rows; ++t)
-              epilogue(j.y + (int64_t(co) * p.oh + oh + t) * p.ow + ow0, out + (r * rows + t) * chunk, width,
-                       p.bias[co], p.s.act);
+            for (int t = 0; t < rows; ++t) {
+              const int row_width = oh + t == p.oh - 1 ? p.last_row_width : p.ow;
+              const int width = imin(chunk, row_width - ow0);
+              if (width > 0)
+                epilogue(j.y + co * p.out_plane + int64_t(oh + t) * p.out_row_stride + ow0,
+                         out + (r * rows + t) * chunk, width, p.bias[co], p.s.act);
+            }
           }
         }
     oh += rows;
