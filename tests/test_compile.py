@@ -39,6 +39,11 @@ def resnet24(tmp_path_factory):
     return pruned(tmp_path_factory, "scenes", "mtl-resnet", "nm", None)
 
 
+@pytest.fixture(scope="module")
+def filters50(tmp_path_factory):
+    return pruned(tmp_path_factory, "scenes", "mtl-resnet", "l1-filter", 0.5)
+
+
 def masked_torch_outputs(ckpt_path, x):
     ckpt = load_checkpoint(ckpt_path)
     model = rebuild_model(ckpt)
@@ -91,6 +96,19 @@ def test_format_policy_forces_csr_and_nm(resnet90, resnet24, tmp_path):
     m = compile_artifact(CompileRequest(resnet24, "host", tmp_path / "nm24", policy="nm"))
     assert "nm" in m["summary"]["formats"]
     assert_matches_torch(tmp_path / "nm24", resnet24)
+
+
+def test_filter_pruned_layers_are_physically_shrunk(filters50, resnet90, tmp_path):
+    m = compile_artifact(CompileRequest(filters50, "host", tmp_path / "a", policy="shrunk"))
+    shrunk = [layer for layer in m["layers"] if layer["format"] == "shrunk"]
+    assert len(shrunk) >= 10
+    assert all(layer["stored_bytes"] < 0.7 * layer["dense_bytes"] for layer in shrunk)
+    model = onnx.load(tmp_path / "a" / "model.onnx")
+    assert not any(n.domain == "edgeprune" for n in model.graph.node)  # standard ops only
+    assert_matches_torch(tmp_path / "a", filters50)
+    # Unstructured sparsity removes no whole filter: nothing to shrink.
+    m = compile_artifact(CompileRequest(resnet90, "host", tmp_path / "b", policy="shrunk"))
+    assert any("no whole filter" in layer["note"] for layer in m["layers"])
 
 
 def test_compile_and_bench_cli(resnet90, tmp_path, capsys):

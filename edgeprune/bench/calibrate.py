@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.bench.layers import dense_conv_model, random_weight, sparse_conv_model
+from edgeprune.bench.layers import dense_conv_model, random_weight, shrunk_conv_model, sparse_conv_model
 from edgeprune.bench.timing import interleaved
 from edgeprune.costmodel import CostTable
+from edgeprune.export.shrink import shrink
 from edgeprune.formats import to_bsr, to_csr, to_nm
 from edgeprune.runtime.library import check_library, session
 
@@ -32,21 +33,25 @@ def calibrate(target: str, library: Path, threads: int, budget_s: float = 0.4,
               progress: Callable[[int, int], None] | None = None) -> CostTable:  # fmt: skip
     isa = check_library(library)
     rng = np.random.default_rng(0)
-    jobs = [(kind, fmt, d) for kind in LAYERS for fmt in ("csr", "bsr") for d in DENSITIES]
+    jobs = [(kind, fmt, d) for kind in LAYERS for fmt in ("csr", "bsr", "shrunk") for d in DENSITIES]
     jobs += [(kind, "nm", 0.5) for kind in LAYERS]
     curves: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for i, (kind, fmt, d) in enumerate(jobs):
         cin, cout, k, hw = LAYERS[kind]
+        b = rng.standard_normal(cout).astype(np.float32)
         if fmt == "nm":
             w = _nm_weight(rng, cout, cin, k)
-            comp = to_nm(w, 2, 4)
+            model = sparse_conv_model(to_nm(w, 2, 4), b, hw)
+        elif fmt == "shrunk":  # whole filters kept with probability d
+            w = rng.standard_normal((cout, cin, k, k)).astype(np.float32) * (rng.random((cout, 1, 1, 1)) < d)
+            w[0] = rng.standard_normal(w.shape[1:])  # at least one filter
+            model = shrunk_conv_model(shrink(w, b, "relu"), hw)
         else:
             w = random_weight(rng, cout, cin, k, d, (4, 1) if fmt == "bsr" else (1, 1))
-            comp = to_csr(w) if fmt == "csr" else to_bsr(w, 4, 1)
-        b = rng.standard_normal(cout).astype(np.float32)
+            model = sparse_conv_model(to_csr(w) if fmt == "csr" else to_bsr(w, 4, 1), b, hw)
         feed = {"x": rng.standard_normal((1, cin, hw, hw)).astype(np.float32)}
         dense = session(dense_conv_model(w, b, hw), threads)
-        ours = session(sparse_conv_model(comp, b, hw), threads, library)
+        ours = session(model, threads, library)
         lat = interleaved({"dense": lambda: dense.run(None, feed), "ours": lambda: ours.run(None, feed)},  # noqa: B023
                           budget_s=budget_s, min_runs=10)  # fmt: skip
         curves.setdefault((kind, fmt), []).append((d, lat["ours"].p50 / lat["dense"].p50))

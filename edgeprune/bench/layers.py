@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
+from edgeprune.export.shrink import Shrunk, shrunk_nodes
 from edgeprune.export.sparse_ops import DOMAIN, DOMAIN_VERSION, OPSET, ConvAttrs, functions_for, sparse_conv_node
 from edgeprune.formats import Compressed
 
@@ -38,6 +39,16 @@ def sparse_conv_model(comp: Compressed, b: np.ndarray, hw: int) -> bytes:
     opsets = [helper.make_opsetid("", OPSET), helper.make_opsetid(DOMAIN, DOMAIN_VERSION)]
     m = helper.make_model(g, opset_imports=opsets, ir_version=IR_VERSION, functions=functions_for({node.op_type}))
     return m.SerializeToString()
+
+
+def shrunk_conv_model(s: Shrunk, hw: int) -> bytes:
+    """The same layer with its removed filters physically gone (standard ops only)."""
+    out, cin, k, _ = s.shape
+    nodes, inits = shrunk_nodes("L", "x", "y", s, ConvAttrs((k, k), pads=(k // 2,) * 4), "relu")
+    ins, outs = _io(cin, hw)
+    g = helper.make_graph(nodes, "shrunk", ins, outs, inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
+    return model.SerializeToString()
 
 
 def random_weight(

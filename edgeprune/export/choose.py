@@ -12,9 +12,10 @@ import numpy as np
 from edgeprune.costmodel import CostTable, layer_kind
 from edgeprune.errors import UserError
 from edgeprune.export.rewrite import ConvSite
+from edgeprune.export.shrink import Shrunk, shrink
 from edgeprune.formats import Compressed, as_matrix, bsr_fits, is_nm, to_bsr, to_csr, to_nm
 
-POLICIES = ("auto", "dense", "csr", "bsr", "nm")
+POLICIES = ("auto", "dense", "csr", "bsr", "nm", "shrunk")
 DEFAULT_BLOCKS = ((4, 1), (8, 1))
 DEFAULT_NM = ((2, 4),)
 
@@ -27,7 +28,7 @@ class LayerChoice:
     input_shape: list[int]
     activation: str
     density: float
-    format: str  # dense | csr | bsr | nm
+    format: str  # dense | csr | bsr | nm | shrunk
     block: list[int] | None
     nm: list[int] | None
     predicted_ratio: float | None
@@ -49,7 +50,7 @@ def choose(
     policy: str = "auto",
     blocks: tuple[tuple[int, int], ...] = DEFAULT_BLOCKS,
     nms: tuple[tuple[int, int], ...] = DEFAULT_NM,
-) -> tuple[LayerChoice, Compressed | None]:
+) -> tuple[LayerChoice, Compressed | Shrunk | None]:
     if policy not in POLICIES:
         raise UserError(f"unknown format policy '{policy}'; use one of {', '.join(POLICIES)}")
     w = site.weight
@@ -67,6 +68,9 @@ def choose(
         if is_nm(w, n, m):
             cands["nm"] = (table.ratio("nm", kind, n / m), lambda n=n, m=m: to_nm(w, n, m), None, [n, m])
             break
+    shrunk = shrink(w, site.bias, site.act)
+    if shrunk is not None:
+        cands["shrunk"] = (table.ratio("shrunk", kind, shrunk.fraction), lambda: shrunk, None, None)
     note = ""
     if policy == "auto":
         best, best_ratio = "dense", 1.0
@@ -78,7 +82,8 @@ def choose(
         best_ratio = 1.0 if policy == "dense" else cands[policy][0]
     else:
         best, best_ratio = "dense", 1.0
-        note = f"cannot take {policy} ({'not N:M sparse' if policy == 'nm' else 'blocks do not tile it'})"
+        why = {"nm": "not N:M sparse", "bsr": "blocks do not tile it", "shrunk": "no whole filter or channel pruned"}
+        note = f"cannot take {policy} ({why[policy]})"
     choice = LayerChoice(site.name, kind, list(w.shape), input_shape, site.act, density, best, None, None,
                          best_ratio, int(w.nbytes), int(w.nbytes), note)  # fmt: skip
     if best == "dense":

@@ -15,6 +15,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from edgeprune.export.shrink import Shrunk, shrunk_nodes
 from edgeprune.export.sparse_ops import DOMAIN, DOMAIN_VERSION, ConvAttrs, functions_for, sparse_conv_node
 from edgeprune.formats import Compressed
 
@@ -110,24 +111,27 @@ def conv_sites(model: onnx.ModelProto) -> list[ConvSite]:
     return sites
 
 
-def rewrite(model: onnx.ModelProto, replacements: dict[str, Compressed]) -> onnx.ModelProto:
+def rewrite(model: onnx.ModelProto, replacements: dict[str, Compressed | Shrunk]) -> onnx.ModelProto:
     """A copy of ``model`` with the sites named in ``replacements`` turned into ``edgeprune``
-    nodes; initializers nothing reads any more are dropped."""
+    nodes (sparse formats) or smaller standard layers (shrunk); initializers nothing reads any
+    more are dropped."""
     out = onnx.ModelProto()
     out.CopyFrom(model)
     sites = {s.name: s for s in conv_sites(out)}
     drop: set[int] = set()
-    new_nodes: dict[int, onnx.NodeProto] = {}  # position -> replacement
+    new_nodes: dict[int, list[onnx.NodeProto]] = {}  # position -> replacement
     inits: list[onnx.TensorProto] = []
     for name, comp in replacements.items():
         site = sites[name]
-        node, extra = sparse_conv_node(
-            _safe(name), site.node.input[0], site.output, comp, site.bias, site.attrs, site.act
-        )
-        new_nodes[site.index] = node
+        args = (_safe(name), site.node.input[0], site.output)
+        if isinstance(comp, Shrunk):
+            new_nodes[site.index], extra = shrunk_nodes(*args, comp, site.attrs, site.act)
+        else:
+            node, extra = sparse_conv_node(*args, comp, site.bias, site.attrs, site.act)
+            new_nodes[site.index] = [node]
         drop.update(site.fused)
         inits.extend(extra)
-    nodes = [new_nodes.get(k, n) for k, n in enumerate(out.graph.node) if k not in drop]
+    nodes = [m for k, n in enumerate(out.graph.node) if k not in drop for m in new_nodes.get(k, [n])]
     del out.graph.node[:]
     out.graph.node.extend(nodes)
     out.graph.initializer.extend(inits)
