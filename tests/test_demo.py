@@ -5,7 +5,8 @@ from conftest import run_cli
 
 def test_demo_extracts_two_tasks_prunes_to_ninety_percent_and_reports(tmp_path, capsys):
     out = tmp_path / "demo.ept"
-    code, stdout, err = run_cli(["demo", "--finetune-steps", "4", "--json", "-o", out], capsys)
+    code, stdout, err = run_cli(["demo", "--finetune-steps", "4", "--json", "-o", out, "--input-size", "96x96",
+                                 "--bench-seconds", "0.3"], capsys)  # fmt: skip
     assert code == 0, err
     doc = json.loads(stdout)
     assert doc["tasks"] == ["seg", "depth"]
@@ -13,9 +14,15 @@ def test_demo_extracts_two_tasks_prunes_to_ninety_percent_and_reports(tmp_path, 
     assert {c["name"] for c in doc["sparsity"]["components"]} == {"backbone", "head:seg", "head:depth"}
     assert set(doc["dense"]) == {"seg", "depth"} and isinstance(doc["delta_t"], float)
     assert out.is_file()
+    # The demo goes on: compiled for this machine and timed against the dense model.
+    assert sum(doc["compile"]["formats"].values()) >= 10 and doc["compile"]["input_size"] == [96, 96]
+    bench = doc["bench"]
+    assert bench["speedup_p50"] > 0 and bench["energy"] is None
+    assert max(bench["agreement"]["max_rel_error_vs_dense"].values()) < 1e-4
 
 
 def test_demo_prints_a_human_summary(capsys):
-    code, stdout, _ = run_cli(["demo", "--finetune-steps", "1"], capsys)
+    code, stdout, _ = run_cli(["demo", "--finetune-steps", "1", "--bench-seconds", "0.3"], capsys)
     assert code == 0
     assert "the normal head is gone" in stdout and "ΔT" in stdout and "90.0" in stdout
+    assert "compiled for this machine at 256x256" in stdout and "lower p50 latency than the dense model" in stdout
