@@ -7,6 +7,7 @@ Human output goes to stdout; progress goes to stderr; ``--json`` prints one JSON
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -364,7 +365,53 @@ def demo(
         out.print(f"wrote {output}")
 
 
-TargetOpt = Annotated[str, typer.Option("--target", help="Target name (a file in targets/, e.g. host).")]
+TargetOpt = Annotated[str, typer.Option("--target", help="Target board or family (edgeprune targets lists them).")]
+TargetsDirOpt = Annotated[Path | None, typer.Option("--targets-dir", help="Directory of your own target files (.toml), searched first; also EDGEPRUNE_TARGETS_PATH.")]  # noqa: E501
+
+targets_app = typer.Typer(help="Target boards: one TOML file each.", invoke_without_command=True)
+app.add_typer(targets_app, name="targets")
+
+
+@targets_app.callback()
+def targets_list(ctx: typer.Context, targets_dir: TargetsDirOpt = None, as_json: JsonOpt = False) -> None:
+    """List the known targets (shipped and your own)."""
+    from edgeprune.targets import known_targets, load_target
+
+    if ctx.invoked_subcommand is not None:
+        return
+    targets = [load_target(n, targets_dir) for n in known_targets(targets_dir)]
+    if as_json:
+        _print_json({"targets": [t.to_dict() for t in targets]})
+        return
+    table = Table(title="Targets", title_justify="left")
+    for col in ("name", "family", "cpu", "gpu", "description"):
+        table.add_column(col)
+    for t in targets:
+        family = t.family + (" (default)" if t.family_default and t.family != t.name else "")
+        cpu = t.cpu.arch + (f" {' '.join(t.cpu.flags)}" if t.cpu.flags else "")
+        table.add_row(t.name, family, cpu, t.gpu.cuda_arch if t.gpu else "", t.description)
+    out.print(table)
+
+
+@targets_app.command("show")
+def targets_show(
+    name: Annotated[str, typer.Argument(help="Target or family name.")],
+    targets_dir: TargetsDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print one target: CPU, GPU, power sensors, kernel library and calibration table."""
+    from edgeprune.targets import load_target
+
+    t = load_target(name, targets_dir)
+    if as_json:
+        _print_json(t.to_dict())
+        return
+    out.print(f"[bold]{t.name}[/]: {t.description} ({t.path})")
+    for section, value in (("cpu", t.cpu), ("gpu", t.gpu), ("power", t.power)):
+        if value is not None:
+            fields = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(value).items() if v not in ("", (), 0))
+            out.print(f"  {section}: {fields}")
+    out.print(f"  kernels: library={t.library}, calibration={t.calibration_path}")
 
 
 @app.command("compile")
@@ -375,13 +422,14 @@ def compile_cmd(
     format_policy: Annotated[str, typer.Option(help="auto (cost model), or force dense, csr, bsr or nm.")] = "auto",
     input_size: Annotated[str | None, typer.Option(help="Deploy resolution HxW, e.g. 224x224 (default: the workload's).")] = None,  # noqa: E501
     force: Annotated[bool, typer.Option("--force", help="Replace the output directory if it exists.")] = False,
+    targets_dir: TargetsDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Turn a pruned checkpoint into an artifact for a target: sparse ONNX (runs in stock
     onnxruntime, faster with the kernel library), dense baseline, kernel library, manifest."""
     from edgeprune.export.compile import CompileRequest, compile_artifact
 
-    req = CompileRequest(checkpoint, target, output, format_policy, force, _size(input_size))
+    req = CompileRequest(checkpoint, target, output, format_policy, force, _size(input_size), targets_dir)
     with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=err, disable=as_json,
                   transient=True) as progress:  # fmt: skip
         stage = progress.add_task("starting", total=None)
@@ -394,8 +442,14 @@ def compile_cmd(
     chk = manifest["check"]
     out.print(f"formats: {s['formats']}; model.onnx {s['model_bytes'] / 1e6:.2f} MB vs dense "
               f"{s['dense_bytes'] / 1e6:.2f} MB ({s['size_ratio']:.2f}x)")
-    out.print(f"outputs vs dense ONNX: max relative error {chk['max_rel_error_with_library']:.2e} with the library, "
-              f"{chk['max_rel_error_fallback']:.2e} without it")
+    with_lib = chk["max_rel_error_with_library"]
+    lib_text = chk.get("with_library", "") if with_lib is None else f"{with_lib:.2e} with the library"
+    out.print(f"outputs vs dense ONNX: max relative error {chk['max_rel_error_fallback']:.2e} without the library; "
+              f"{lib_text}")  # fmt: skip
+    if "gpu" in manifest:
+        trt = manifest["gpu"]["tensorrt"]
+        out.print(f"GPU ({manifest['gpu']['cuda_arch']}): " + (trt["skipped"] if "skipped" in trt else
+                  f"TensorRT-ready {trt['onnx']} with 2:4 weights; on the board: {trt['build']}"))  # fmt: skip
     out.print(f"wrote {output}/ (target {manifest['target']['name']}, {manifest['target']['arch']})")
 
 

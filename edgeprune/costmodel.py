@@ -33,6 +33,7 @@ class CostTable:
     threads: int
     # (kind, fmt) -> [(density, ratio), ...] sorted by density
     curves: dict[tuple[str, str], list[tuple[float, float]]]
+    note: str = ""  # where an unmeasured table's numbers come from
 
     def ratio(self, fmt: str, kind: str, density: float) -> float | None:
         """Predicted latency of ``fmt`` over dense, or None when the table has no curve."""
@@ -45,7 +46,7 @@ class CostTable:
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT, "target": self.target, "measured": self.measured, "device": self.device,
-            "threads": self.threads,
+            "threads": self.threads, "note": self.note,
             "curves": [{"kind": k, "fmt": f, "points": [list(p) for p in pts]}
                        for (k, f), pts in sorted(self.curves.items())],
         }  # fmt: skip
@@ -63,7 +64,8 @@ class CostTable:
                 raise ValueError(f"format {doc.get('format')!r}")
             curves = {(c["kind"], c["fmt"]): sorted((float(d), float(r)) for d, r in c["points"])
                       for c in doc["curves"]}  # fmt: skip
-            return cls(doc["target"], bool(doc["measured"]), doc.get("device", {}), int(doc["threads"]), curves)
+            return cls(doc["target"], bool(doc["measured"]), doc.get("device", {}), int(doc["threads"]), curves,
+                       str(doc.get("note", "")))  # fmt: skip
         except (ValueError, KeyError, TypeError) as exc:
             raise UserError(f"{path}: not a valid calibration table ({exc})") from None
 

@@ -30,8 +30,10 @@ from edgeprune.costmodel import CostTable
 from edgeprune.errors import UserError
 from edgeprune.export.artifact import FORMAT, MANIFEST, sha256, staged_dir
 from edgeprune.export.choose import DEFAULT_BLOCKS, DEFAULT_NM, LayerChoice, choose
+from edgeprune.export.crossbuild import cross_library
 from edgeprune.export.rewrite import conv_sites, rewrite
 from edgeprune.export.torch_onnx import dense_onnx
+from edgeprune.formats import is_nm
 from edgeprune.runtime.library import ABI_VERSION, check_library, elf_arch, host_library, session
 from edgeprune.targets import load_target
 from edgeprune.workload.registry import resolve_workload
@@ -45,6 +47,7 @@ class CompileRequest:
     policy: str = "auto"
     force: bool = False
     input_size: tuple[int, int] | None = None  # deploy resolution (H, W); default: the workload's
+    targets_dir: Path | None = None  # user target files, searched first
 
 
 def _input_shapes(model: onnx.ModelProto, names: list[str], x: np.ndarray) -> dict[str, list[int]]:
@@ -72,14 +75,17 @@ def _checkpoint_shapes(ckpt_masks: Any) -> tuple[tuple[tuple[int, int], ...], tu
 
 def compile_artifact(req: CompileRequest, on_stage: Callable[[str], None] | None = None) -> dict[str, Any]:
     stage = on_stage or (lambda _s: None)
-    target = load_target(req.target)
-    if target.library != "host":
-        raise UserError(f"target '{target.name}' needs a cross-built kernel library; only the host target is supported")
+    target = load_target(req.target, req.targets_dir)
     table = CostTable.load(target.calibration_path)
     if req.out.exists() and not req.force:
         raise UserError(f"output directory {req.out} exists; use --force to replace it")
-    library = host_library()
-    check_library(library)
+    native = target.library == "host"
+    if native:
+        library = host_library()
+        check_library(library)
+    else:
+        stage(f"building the kernel library for {target.name}")
+        library = cross_library(target)
     stage("loading checkpoint")
     ckpt = load_checkpoint(req.checkpoint)
     model = rebuild_model(ckpt)
@@ -113,23 +119,55 @@ def compile_artifact(req: CompileRequest, on_stage: Callable[[str], None] | None
     stage("checking outputs")
     feed = {dense.graph.input[0].name: x}
     want = session(dense.SerializeToString()).run(None, feed)
-    with_lib = _max_rel_error(session(sparse.SerializeToString(), library=library).run(None, feed), want)
+    # A library built for another CPU cannot run here: edgeprune verify runs it under emulation.
+    with_lib = None
+    if native:
+        with_lib = _max_rel_error(session(sparse.SerializeToString(), library=library).run(None, feed), want)
     fallback = _max_rel_error(session(sparse.SerializeToString()).run(None, feed), want)
     stage("writing artifact")
     with staged_dir(req.out, req.force) as tmp:
         onnx.save(sparse, tmp / "model.onnx")
         onnx.save(dense, tmp / "dense.onnx")
         shutil.copy2(library, tmp / library.name)
-        manifest = _manifest(req, target, ckpt.meta, tasks, dense, choices, tmp, library.name, x.shape)
+        manifest = _manifest(req, target, ckpt.meta, tasks, dense, choices, tmp, library.name, x.shape, table.measured)
         manifest["check"] = {"input": "the workload's first calibration example, resized to the input shape",
                              "max_rel_error_with_library": with_lib, "max_rel_error_fallback": fallback}  # fmt: skip
+        if not native:
+            manifest["check"]["with_library"] = f"not run here (library for {target.cpu.arch}): run edgeprune verify"
+        if target.gpu is not None:
+            manifest["gpu"] = _gpu_section(target, sites)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 
+def _gpu_section(target: Any, sites: list[Any]) -> dict[str, Any]:
+    """The board's GPU path: a TensorRT engine built on the board from the standard-op ONNX,
+    with sparse tensor cores when every pruned layer is 2:4."""
+    gpu = target.gpu
+    pruned = [s for s in sites if s.density < 1.0]
+    two_four = [s for s in pruned if is_nm(s.weight, 2, 4)]
+    section: dict[str, Any] = {"name": gpu.name, "cuda_arch": gpu.cuda_arch, "jetpack": gpu.jetpack, "cuda": gpu.cuda,
+                               "device_compiler": gpu.device_compiler,
+                               "cuda_code": "none: this version ships no CUDA kernels; TensorRT builds the engine "
+                                            "on the board"}  # fmt: skip
+    if pruned and len(two_four) == len(pruned):
+        section["tensorrt"] = {
+            "onnx": "dense.onnx", "weights": "2:4 sparse (standard ops)", "layers_2to4": len(two_four),
+            "build": "trtexec --onnx=dense.onnx --fp16 --sparsity=enable --saveEngine=model.plan",
+            "run": "trtexec --loadEngine=model.plan",
+            "sparse_tensor_cores": gpu.sparse_tensor_cores,
+        }  # fmt: skip
+        if not gpu.sparse_tensor_cores:
+            section["tensorrt"]["note"] = f"{gpu.name} has no sparse tensor cores: TensorRT runs the 2:4 weights dense"
+    else:
+        section["tensorrt"] = {"skipped": f"{len(two_four)} of {len(pruned)} pruned layers are 2:4; sparse tensor "
+                                          "cores need all (prune with -m nm)"}  # fmt: skip
+    return section
+
+
 def _manifest(
     req: CompileRequest, target: Any, meta: dict[str, Any], tasks: list[str], dense: onnx.ModelProto,
-    choices: list[LayerChoice], tmp: Path, lib_name: str, in_shape: tuple[int, ...],
+    choices: list[LayerChoice], tmp: Path, lib_name: str, in_shape: tuple[int, ...], table_measured: bool,
 ) -> dict[str, Any]:  # fmt: skip
     counts: dict[str, int] = {}
     for c in choices:
@@ -139,7 +177,9 @@ def _manifest(
     return {
         "format": FORMAT,
         "edgeprune_version": __version__,
-        "target": {"name": target.name, "arch": elf_arch(tmp / lib_name), "threads": target.threads},
+        "target": {"name": target.name, "description": target.description, "arch": elf_arch(tmp / lib_name),
+                   "cpu_flags": target.cpu.flags, "qemu_cpu": target.cpu.qemu_cpu, "threads": target.threads,
+                   "calibration": {"file": target.calibration_path.name, "measured": table_measured}},  # fmt: skip
         "checkpoint": {"file": req.checkpoint.name, "sha256": sha256(req.checkpoint), "workload": meta["workload"],
                        "model": meta["model"], "method": meta["method"]},  # fmt: skip
         "tasks": tasks,
