@@ -549,6 +549,36 @@ def _print_bench(r: dict[str, Any]) -> None:
     out.print(f"sparse/dense p50: {r['ratio_p50']:.3f} ({r['speedup_p50']:.2f}x faster); energy: {r['energy_reason']}")
 
 
+@app.command()
+def verify(
+    artifact: Annotated[Path, typer.Argument(help="Artifact directory made by edgeprune compile.")],
+    checkpoint: Annotated[Path | None, typer.Option(help="The source checkpoint (default: the path in the manifest).")] = None,  # noqa: E501
+    samples: Annotated[int, typer.Option(help="Sample inputs to run.")] = 2,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the artifact for its own target (under qemu-aarch64 with the board's CPU model for an
+    ARM board) and compare every task output with the host PyTorch model: PASS/FAIL per output.
+    Exit code 1 when any output fails."""
+    from edgeprune.verify.run import RTOL, verify_artifact
+
+    with Progress(TextColumn("running the artifact (an emulated board takes a while)"), TimeElapsedColumn(),
+                  console=err, disable=as_json, transient=True) as progress:  # fmt: skip
+        progress.add_task("verify", total=None)
+        how, checks = verify_artifact(artifact, checkpoint, samples)
+    ok = all(c.passed for c in checks)
+    if as_json:
+        _print_json({"artifact": str(artifact), "ran": how, "passed": ok, "rtol": RTOL,
+                     "outputs": [dataclasses.asdict(c) for c in checks]})  # fmt: skip
+    else:
+        out.print(f"ran {artifact} with {how}; each output against the host PyTorch model (rtol {RTOL:g}):")
+        for c in checks:
+            mark = "[green]PASS[/]" if c.passed else "[red]FAIL[/]"
+            out.print(f"  {mark} sample {c.sample} {c.task}: max abs err {c.max_abs:.2e}, max rel err {c.max_rel:.2e}")
+        out.print("PASS" if ok else "FAIL")
+    if not ok:
+        raise typer.Exit(1)
+
+
 library_app = typer.Typer(help="The SMSP mask library: pruned results of earlier tasks.", no_args_is_help=True)
 app.add_typer(library_app, name="library")
 LibraryOpt = Annotated[Path, typer.Option("--library", "-l", help="Mask library directory.")]

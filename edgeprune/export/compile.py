@@ -180,7 +180,8 @@ def _manifest(
         "target": {"name": target.name, "description": target.description, "arch": elf_arch(tmp / lib_name),
                    "cpu_flags": target.cpu.flags, "qemu_cpu": target.cpu.qemu_cpu, "threads": target.threads,
                    "calibration": {"file": target.calibration_path.name, "measured": table_measured}},  # fmt: skip
-        "checkpoint": {"file": req.checkpoint.name, "sha256": sha256(req.checkpoint), "workload": meta["workload"],
+        "checkpoint": {"file": req.checkpoint.name, "path": str(req.checkpoint.resolve()),
+                       "sha256": sha256(req.checkpoint), "workload": meta["workload"],
                        "model": meta["model"], "method": meta["method"]},  # fmt: skip
         "tasks": tasks,
         "inputs": [{"name": dense.graph.input[0].name, "shape": ["batch", *in_shape[1:]], "dtype": "float32"}],

@@ -1,0 +1,97 @@
+"""``edgeprune verify``: run an artifact on sample inputs for its own target (natively, or under
+qemu-aarch64 with the board's CPU model) and compare every task output with the masked PyTorch
+model of its checkpoint on this machine: PASS when every value is within 1e-4 relative
+(1e-5 absolute floor). It measures no time: emulated timings mean nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgeprune.checkpoint import load_checkpoint, rebuild_model
+from edgeprune.errors import UserError
+from edgeprune.export.artifact import read_manifest, sha256
+from edgeprune.runtime import run_npz
+from edgeprune.runtime.library import host_arch
+from edgeprune.verify.emulator import emulated_python, run_emulated
+from edgeprune.workload.registry import resolve_workload
+
+RTOL, ATOL = 1e-4, 1e-5
+
+
+@dataclasses.dataclass
+class OutputCheck:
+    sample: int
+    task: str
+    passed: bool
+    max_abs: float
+    max_rel: float
+
+
+def _reference(ckpt_path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
+    ckpt = load_checkpoint(ckpt_path)
+    model = rebuild_model(ckpt)
+    with torch.no_grad():
+        ckpt.masks.apply(model)
+        out = model(torch.from_numpy(x))
+    return {t: out[t].numpy() for t in ckpt.meta["tasks"]}
+
+
+def _inputs(workload: str, shape: list, samples: int) -> np.ndarray:
+    x = resolve_workload(workload).example()[:samples].float()
+    if list(x.shape[2:]) != list(shape[2:]):
+        x = torch.nn.functional.interpolate(x, size=tuple(shape[2:]), mode="bilinear", align_corners=False)
+    return x.numpy()
+
+
+def verify_artifact(artifact: Path, checkpoint: Path | None = None, samples: int = 2) -> tuple[str, list[OutputCheck]]:
+    """Returns how the artifact ran ("native" or "qemu-aarch64 -cpu X") and one check per
+    sample and task."""
+    manifest = read_manifest(artifact)
+    ckpt_path = checkpoint or Path(manifest["checkpoint"].get("path", manifest["checkpoint"]["file"]))
+    if not ckpt_path.is_file():
+        raise UserError(f"checkpoint {ckpt_path} (the artifact's source) not found; pass --checkpoint")
+    if sha256(ckpt_path) != manifest["checkpoint"]["sha256"]:
+        raise UserError(f"{ckpt_path} is not the checkpoint this artifact was compiled from (sha256 differs)")
+    if samples < 1:
+        raise UserError(f"--samples must be at least 1, got {samples}")
+    x = _inputs(manifest["checkpoint"]["workload"], manifest["inputs"][0]["shape"], samples)
+    want = _reference(ckpt_path, x)
+    arch = manifest["library"]["arch"]
+    with tempfile.TemporaryDirectory() as tmp:
+        np.savez(Path(tmp) / "in.npz", **{f"s{i}": x[i : i + 1] for i in range(samples)})
+        args = [str(artifact / manifest["files"]["model"]), str(artifact / manifest["files"]["library"]),
+                str(Path(tmp) / "in.npz"), str(Path(tmp) / "out.npz")]  # fmt: skip
+        script = Path(run_npz.__file__)
+        if arch == host_arch():
+            how = "native"
+            done = subprocess.run([_python(), str(script), *args], capture_output=True, text=True)
+        elif arch == "aarch64":
+            qemu_cpu = manifest["target"].get("qemu_cpu") or "cortex-a57"
+            how = f"qemu-aarch64 -cpu {qemu_cpu}"
+            done = run_emulated(emulated_python(), qemu_cpu, script, args)
+        else:
+            raise UserError(f"cannot run an artifact for {arch} on {host_arch()}, natively or emulated")
+        if done.returncode != 0:
+            lines = [ln for ln in (done.stderr + done.stdout).strip().splitlines() if "cpuinfo" not in ln]
+            raise UserError(f"the artifact failed to run ({how}): {(lines or ['no output'])[-1]}")
+        got = dict(np.load(Path(tmp) / "out.npz"))
+    checks = []
+    for i in range(samples):
+        for task in manifest["tasks"]:
+            a, b = got[f"s{i}/{task}"], want[task][i : i + 1]
+            err = np.abs(a - b)
+            passed = bool(a.shape == b.shape and np.all(err <= RTOL * np.abs(b) + ATOL))
+            checks.append(OutputCheck(i, task, passed, float(err.max()), float((err / (np.abs(b) + ATOL)).max())))
+    return how, checks
+
+
+def _python() -> str:
+    import sys
+
+    return sys.executable
