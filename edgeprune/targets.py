@@ -183,12 +183,23 @@ def load_target(name: str, extra: Path | None = None) -> Target:
     files = _files(extra)
     if name in files:
         return parse_target(files[name])
-    family = [t for t in (parse_target(f) for f in files.values()) if t.family == name and t.family_default]
+    family = [t for t in _parsed(files) if t.family == name and t.family_default]
     if family:
         return family[0]
     raise UserError(f"unknown target '{name}'; known targets: {', '.join(sorted(files)) or 'none'} "
                     f"(families: {', '.join(_families(files))})")  # fmt: skip
 
 
+def _parsed(files: dict[str, Path]) -> list[Target]:
+    """The files that parse; a broken one is reported when asked for by name, not here."""
+    out = []
+    for f in files.values():
+        try:
+            out.append(parse_target(f))
+        except UserError:
+            continue
+    return out
+
+
 def _families(files: dict[str, Path]) -> list[str]:
-    return sorted({parse_target(f).family for f in files.values()} - set(files))
+    return sorted({t.family for t in _parsed(files)} - set(files))
