@@ -158,8 +158,10 @@ def inspect(
 
 
 def _method_help() -> str:
-    from edgeprune.prune.base import REGISTRY, _load_builtin_methods
-
+    try:
+        from edgeprune.prune.base import REGISTRY, _load_builtin_methods
+    except ImportError:  # a board's runtime install: no PyTorch, no pruning
+        return "(needs PyTorch, which is not installed here)"
     _load_builtin_methods()
     return "; ".join(f"{s.name}: {s.summary}" for s in REGISTRY.values())
 
@@ -564,13 +566,14 @@ def verify(
     with Progress(TextColumn("running the artifact (an emulated board takes a while)"), TimeElapsedColumn(),
                   console=err, disable=as_json, transient=True) as progress:  # fmt: skip
         progress.add_task("verify", total=None)
-        how, checks = verify_artifact(artifact, checkpoint, samples)
+        result = verify_artifact(artifact, checkpoint, samples)
+    checks = result.checks
     ok = all(c.passed for c in checks)
     if as_json:
-        _print_json({"artifact": str(artifact), "ran": how, "passed": ok, "rtol": RTOL,
-                     "outputs": [dataclasses.asdict(c) for c in checks]})  # fmt: skip
+        _print_json({"artifact": str(artifact), "ran": result.ran, "reference": result.reference, "passed": ok,
+                     "rtol": RTOL, "outputs": [dataclasses.asdict(c) for c in checks]})  # fmt: skip
     else:
-        out.print(f"ran {artifact} with {how}; each output against the host PyTorch model (rtol {RTOL:g}):")
+        out.print(f"ran {artifact} with {result.ran}; each output against {result.reference} (rtol {RTOL:g}):")
         for c in checks:
             mark = "[green]PASS[/]" if c.passed else "[red]FAIL[/]"
             out.print(f"  {mark} sample {c.sample} {c.task}: max abs err {c.max_abs:.2e}, max rel err {c.max_rel:.2e}")
@@ -637,6 +640,12 @@ def main() -> None:
         app()
     except UserError as exc:
         err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        err.print("[red]error:[/] this command needs PyTorch, which this runtime install does not have "
+                  "(bench, verify and targets run without it)", highlight=False, soft_wrap=True)  # fmt: skip
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")

