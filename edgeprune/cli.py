@@ -481,23 +481,28 @@ def _print_layers(manifest: dict[str, Any]) -> None:
 @app.command()
 def calibrate(
     target: TargetOpt = "host",
+    library: Annotated[Path | None, typer.Option(help="Kernel library to time (default: the host build; on a board, an artifact's).")] = None,  # noqa: E501
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the table (default: the target's).")] = None,  # noqa: E501
     threads: Annotated[int | None, typer.Option(help="Threads (default: the target's).")] = None,
+    targets_dir: TargetsDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Measure each sparse format against onnxruntime's dense Conv on this machine and write the
-    cost table the compiler's format chooser reads."""
+    cost table the compiler's format chooser reads. Run it on the target itself."""
     from edgeprune.bench.calibrate import calibrate as run_calibration
-    from edgeprune.runtime.library import host_library
+    from edgeprune.runtime.library import host_arch, host_library
     from edgeprune.targets import load_target
 
-    t = load_target(target)
+    t = load_target(target, targets_dir)
+    if t.arch not in ("native", host_arch()):
+        raise UserError(f"calibrate measures the machine it runs on: run it on the {t.name} board ({t.arch}), "
+                        f"not on this {host_arch()} machine")  # fmt: skip
     if threads is not None and threads < 1:
         raise UserError(f"--threads must be at least 1, got {threads}")
     with Progress(TextColumn("timing kernels"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
                   disable=as_json, transient=True) as progress:  # fmt: skip
         bar = progress.add_task("calibrate", total=None)
-        table = run_calibration(t.name, host_library(), threads or t.threads,
+        table = run_calibration(t.name, library or host_library(), threads or t.threads,
                                 progress=lambda i, n: progress.update(bar, completed=i, total=n))  # fmt: skip
     path = output or t.calibration_path
     table.save(path)
@@ -505,7 +510,7 @@ def calibrate(
         _print_json(table.to_dict())
         return
     for (kind, fmt), pts in sorted(table.curves.items()):
-        out.print(f"{kind:4s} {fmt:4s} " + "  ".join(f"{d:.2f}:{r:.2f}" for d, r in pts))
+        out.print(f"{kind:4s} {fmt:6s} " + "  ".join(f"{d:.2f}:{r:.2f}" for d, r in pts))
     out.print(f"wrote {path}")
 
 

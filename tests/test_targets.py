@@ -102,3 +102,8 @@ def test_missing_cross_compiler_names_the_package(nm_checkpoint, tmp_path, capsy
                             tmp_path / "o"], capsys)  # fmt: skip
     assert code == 2 and "no-such-g++ not found; install it: apt-get install g++-aarch64-linux-gnu" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_calibrate_refuses_to_measure_a_board_from_another_machine(capsys):
+    code, _, err = run_cli(["calibrate", "--target", "rpi4"], capsys)
+    assert code == 2 and "run it on the rpi4 board" in err
