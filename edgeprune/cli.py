@@ -566,7 +566,7 @@ def verify(
     """Run the artifact for its own target (under qemu-aarch64 with the board's CPU model for an
     ARM board) and compare every task output with the host PyTorch model: PASS/FAIL per output.
     Exit code 1 when any output fails."""
-    from edgeprune.verify.run import RTOL, verify_artifact
+    from edgeprune.verify.run import ATOL, RTOL, verify_artifact
 
     with Progress(TextColumn("running the artifact (an emulated board takes a while)"), TimeElapsedColumn(),
                   console=err, disable=as_json, transient=True) as progress:  # fmt: skip
@@ -578,10 +578,12 @@ def verify(
         _print_json({"artifact": str(artifact), "ran": result.ran, "reference": result.reference, "passed": ok,
                      "rtol": RTOL, "outputs": [dataclasses.asdict(c) for c in checks]})  # fmt: skip
     else:
-        out.print(f"ran {artifact} with {result.ran}; each output against {result.reference} (rtol {RTOL:g}):")
+        out.print(f"ran {artifact} with {result.ran}; each output against {result.reference} "
+                  f"(tolerance {RTOL:g} relative + {ATOL:g} absolute):")  # fmt: skip
         for c in checks:
             mark = "[green]PASS[/]" if c.passed else "[red]FAIL[/]"
-            out.print(f"  {mark} sample {c.sample} {c.task}: max abs err {c.max_abs:.2e}, max rel err {c.max_rel:.2e}")
+            out.print(f"  {mark} sample {c.sample} {c.task}: max abs err {c.max_abs:.2e}, worst error "
+                      f"{c.of_tolerance:.3f} of the tolerance")  # fmt: skip
         out.print("PASS" if ok else "FAIL")
     if not ok:
         raise typer.Exit(1)
