@@ -176,3 +176,13 @@ def test_library_built_for_another_cpu_is_refused(resnet90, tmp_path, capsys):
     lib.write_bytes(bytes(data))
     code, _, err = run_cli(["bench", art, "--seconds", "0.1"], capsys)
     assert code == 2 and "built for aarch64" in err
+
+
+def test_an_op_the_exporter_cannot_handle_is_named_with_its_layer(tmp_path_factory, tmp_path, capsys):
+    ckpt = pruned(tmp_path_factory, "digit-pool", "pool-cnn", "magnitude", 0.8)
+    # 28x28 digits reach the 2x2 adaptive pool as 7x7, which ONNX cannot express.
+    code, _, err = run_cli(["compile", ckpt, "-o", tmp_path / "o"], capsys)
+    assert code == 2 and "op adaptive_avg_pool2d in layer backbone.11 (AdaptiveAvgPool2d)" in err
+    assert not (tmp_path / "o").exists()
+    code, _, err = run_cli(["compile", ckpt, "-o", tmp_path / "o", "--input-size", "32x32"], capsys)
+    assert code == 0, err

@@ -5,6 +5,7 @@ in the artifact and the graph the sparse rewrite starts from."""
 from __future__ import annotations
 
 import io
+import re
 import warnings
 
 import onnx
@@ -41,7 +42,24 @@ def dense_onnx(model: nn.Module, example: Tensor, tasks: list[str], input_name: 
                               output_names=tasks, dynamic_axes=axes, opset_version=OPSET, dynamo=False,
                               do_constant_folding=True)  # fmt: skip
     except Exception as exc:  # the exporter's own message names the op it cannot export
-        raise UserError(f"ONNX export failed: {str(exc).splitlines()[0]}") from None
+        raise UserError(_export_error(model, str(exc))) from None
     proto = onnx.load_from_string(buf.getvalue())
     proto.ir_version = IR_VERSION
     return proto
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def _export_error(model: nn.Module, message: str) -> str:
+    """One line naming the op the exporter refused and the layers that run it."""
+    first = message.strip().splitlines()[0] if message.strip() else "unknown error"
+    why = re.sub(r"\s*Please feel free.*$", "", first.split(" [Caused by")[0])
+    op = re.search(r"operator:? ?'?([A-Za-z_0-9:]+)", first)
+    if op is None:
+        return f"ONNX export failed: {why}"
+    name = op.group(1).split("::")[-1]
+    layers = [n for n, m in model.named_modules() if n and _snake(type(m).__name__) == name]
+    where = f" in layer {', '.join(layers[:3])} ({type(model.get_submodule(layers[0])).__name__})" if layers else ""
+    return f"ONNX export failed: op {name}{where}: {why}"
