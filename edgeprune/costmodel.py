@@ -1,8 +1,8 @@
 """The per-layer format chooser: predicted latency of each format relative to the dense
 convolution of the same layer, from kernel timings measured on the target
 (``edgeprune calibrate``). A table holds, per layer kind (``1x1`` or ``kxk``) and format,
-ratio-versus-density points; predictions interpolate linearly between them and clamp at the
-ends. NumPy and JSON only.
+ratio-versus-density points; predictions interpolate linearly between them, clamp below the
+first and extend the last segment past the last. NumPy and JSON only.
 
 Usage::
 
@@ -41,6 +41,9 @@ class CostTable:
         if not pts:
             return None
         xs, ys = zip(*pts, strict=True)
+        if density > xs[-1] and len(xs) > 1:  # past the measurements: extend the last segment
+            slope = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
+            return float(ys[-1] + slope * (density - xs[-1]))
         return float(np.interp(density, xs, ys))
 
     def to_dict(self) -> dict[str, Any]:

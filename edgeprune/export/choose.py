@@ -82,7 +82,7 @@ def choose(
         best_ratio = 1.0 if policy == "dense" else cands[policy][0]
     else:
         best, best_ratio = "dense", 1.0
-        why = {"nm": "not N:M sparse", "bsr": "blocks do not tile it", "shrunk": "no whole filter or channel pruned"}
+        why = {"nm": "not N:M sparse", "bsr": "blocks do not tile it", "shrunk": "no whole filter pruned"}
         note = f"cannot take {policy} ({why[policy]})"
     choice = LayerChoice(site.name, kind, list(w.shape), input_shape, site.act, density, best, None, None,
                          best_ratio, int(w.nbytes), int(w.nbytes), note)  # fmt: skip

@@ -48,12 +48,13 @@ def _act(v: np.ndarray, act: str) -> np.ndarray:
 
 
 def shrink(w: np.ndarray, bias: np.ndarray, act: str) -> Shrunk | None:
-    """None when no whole filter or input channel can go (or every filter went)."""
+    """None when no whole filter can go (or every filter went). Input channels no kept filter
+    reads go too, but alone they are not worth a copy of the input."""
     keep_out = np.flatnonzero(np.abs(w).reshape(w.shape[0], -1).sum(axis=1) != 0)
-    if keep_out.size == 0:
+    if keep_out.size in (0, w.shape[0]):
         return None
     keep_in = np.flatnonzero(np.abs(w[keep_out]).sum(axis=(0, 2, 3)) != 0)
-    if keep_in.size == 0 or (keep_out.size == w.shape[0] and keep_in.size == w.shape[1]):
+    if keep_in.size == 0:
         return None
     small = np.ascontiguousarray(w[np.ix_(keep_out, keep_in)])
     removed = np.setdiff1d(np.arange(w.shape[0]), keep_out)
