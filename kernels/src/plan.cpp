@@ -194,6 +194,7 @@ static Plan* build(const ep_conv_shape* s, const ep_sparse_weight* w, const floa
     p->ow = width;
     p->out_row_stride = width;
     p->last_row_width = int(p->flat_hw - int64_t(p->oh - 1) * width);
+    p->direct = p->flat_hw % width == 0;
   }
   p->bias.assign(s->out_c, 0.f);
   if (bias) std::copy(bias, bias + s->out_c, p->bias.begin());
@@ -352,12 +353,16 @@ void ep_plan_run(const ep_plan* h, const float* x, float* y, ep_parallel_for pf,
   const Plan& p = *h->plan;
   if (!pf) pf = serial_for;
   // One prepared-input buffer per calling thread, reused across calls.
-  static thread_local std::vector<float> buffer;
-  const size_t need = size_t(p.image_stride) * p.s.batch + 16;
-  if (buffer.size() < need) buffer.resize(need);
-  float* xp = buffer.data();
-  xp += (16 - (reinterpret_cast<uintptr_t>(xp) / sizeof(float)) % 16) % 16;  // 64-byte aligned
-  prepare_input(p, x, xp, pf, runner);
+  const float* xp = x;
+  if (!p.direct) {
+    static thread_local std::vector<float> buffer;
+    const size_t need = size_t(p.image_stride) * p.s.batch + 16;
+    if (buffer.size() < need) buffer.resize(need);
+    float* prepared = buffer.data();
+    prepared += (16 - (reinterpret_cast<uintptr_t>(prepared) / sizeof(float)) % 16) % 16;  // 64-byte aligned
+    prepare_input(p, x, prepared, pf, runner);
+    xp = prepared;
+  }
   const RunFn run = run_of(p.isa);
   const int64_t out_image = int64_t(p.s.out_c) * p.out_plane;
   for (int n = 0; n < p.s.batch; ++n) run(p, xp + n * p.image_stride, y + n * out_image, pf, runner);

@@ -22,6 +22,7 @@ struct Plan {
   int64_t out_plane = 0;
   int out_row_stride = 0, last_row_width = 0;
   int64_t flat_hw = 0;
+  bool direct = false;  // pointwise with H*W a whole number of rows: read the input in place
   int R = 1, C = 1, block_rows = 0;
   std::vector<int32_t> ptr;   // block_rows + 1
   std::vector<int32_t> offs;  // nblocks * C
