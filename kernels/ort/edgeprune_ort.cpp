@@ -175,7 +175,10 @@ EP_API int edgeprune_abi_version(void) { return ep_abi_version(); }
 
 EP_API OrtStatus* ORT_API_CALL RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* api_base) {
   const OrtApi* api = api_base->GetApi(ORT_API_VERSION);
-  if (!api) return nullptr;  // older runtime: nothing we can report through it
+  if (!api) {  // an onnxruntime older than the API these ops use: say so through the oldest API
+    const OrtApi* oldest = api_base->GetApi(1);
+    return oldest ? oldest->CreateStatus(ORT_FAIL, "edgeprune kernels need onnxruntime 1.21 or newer") : nullptr;
+  }
   Ort::InitApi(api);
   const int isa = ep_select_isa();
   if (isa < 0) return api->CreateStatus(ORT_FAIL, ep_last_error());
