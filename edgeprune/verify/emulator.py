@@ -27,9 +27,12 @@ _TOOLS = {"qemu-aarch64": "qemu-user", "mmdebstrap": "mmdebstrap", "unshare": "u
 def _mirror() -> str:
     for src in (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list")):
         if src.is_file():
-            for word in src.read_text().split():
-                if word.startswith(("http://", "https://")) and word.rstrip("/").endswith("/debian"):
-                    return word
+            for line in src.read_text().splitlines():
+                if not line.startswith(("URIs:", "deb ")):
+                    continue  # comments may hold other mirrors
+                for word in line.split():
+                    if word.startswith(("http://", "https://")) and word.rstrip("/").endswith("/debian"):
+                        return word
     return "http://deb.debian.org/debian"
 
 
