@@ -8,6 +8,7 @@ Usage::
     save_checkpoint("out.ept", model, masks, meta)
     ckpt = load_checkpoint("out.ept")          # CheckpointFile(state, masks, meta)
     model = rebuild_model(ckpt)                # extracted model with the pruned weights
+    model = masked_model(ckpt)                 # the same, pruned weights zeroed (what compile exports)
 """
 
 from __future__ import annotations
@@ -95,3 +96,12 @@ def rebuild_model(ckpt: CheckpointFile) -> nn.Module:
     model = extract_tasks(workload.models[name].build().float(), ckpt.meta["tasks"])
     load_state(model, ckpt.state, "checkpoint")
     return model.eval()
+
+
+def masked_model(ckpt: CheckpointFile) -> nn.Module:
+    """:func:`rebuild_model` with every pruned weight zeroed: the model a compiled artifact
+    must reproduce."""
+    model = rebuild_model(ckpt)
+    with torch.no_grad():
+        ckpt.masks.apply(model)
+    return model

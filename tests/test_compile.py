@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import run_cli
 
-from edgeprune.checkpoint import load_checkpoint, rebuild_model
+from edgeprune.checkpoint import load_checkpoint, masked_model
 from edgeprune.export.compile import CompileRequest, compile_artifact
 from edgeprune.pipeline import PruneRequest, prune, write_checkpoint
 from edgeprune.runtime.library import host_library, session
@@ -46,10 +46,8 @@ def filters50(tmp_path_factory):
 
 def masked_torch_outputs(ckpt_path, x):
     ckpt = load_checkpoint(ckpt_path)
-    model = rebuild_model(ckpt)
     with torch.no_grad():
-        ckpt.masks.apply(model)
-        out = model(torch.from_numpy(x))
+        out = masked_model(ckpt)(torch.from_numpy(x))
     return {t: out[t].numpy() for t in ckpt.meta["tasks"]}
 
 

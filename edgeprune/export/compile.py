@@ -21,11 +21,10 @@ from typing import Any
 
 import numpy as np
 import onnx
-import torch
 from onnx import TensorProto, helper
 
 from edgeprune import __version__
-from edgeprune.checkpoint import load_checkpoint, rebuild_model
+from edgeprune.checkpoint import load_checkpoint, masked_model
 from edgeprune.costmodel import CostTable
 from edgeprune.errors import UserError
 from edgeprune.export.artifact import FORMAT, MANIFEST, sha256, staged_dir
@@ -88,15 +87,11 @@ def compile_artifact(req: CompileRequest, on_stage: Callable[[str], None] | None
         library = cross_library(target)
     stage("loading checkpoint")
     ckpt = load_checkpoint(req.checkpoint)
-    model = rebuild_model(ckpt)
-    with torch.no_grad():
-        ckpt.masks.apply(model)
+    model = masked_model(ckpt)
     tasks = list(ckpt.meta["tasks"])
-    example = resolve_workload(ckpt.meta["workload"]).example()[:1].float()
-    if req.input_size is not None:
-        if min(req.input_size) < 8:
-            raise UserError(f"--input-size {req.input_size[0]}x{req.input_size[1]} is too small (8x8 at least)")
-        example = torch.nn.functional.interpolate(example, size=req.input_size, mode="bilinear", align_corners=False)
+    if req.input_size is not None and min(req.input_size) < 8:
+        raise UserError(f"--input-size {req.input_size[0]}x{req.input_size[1]} is too small (8x8 at least)")
+    example = resolve_workload(ckpt.meta["workload"]).inputs_at(1, req.input_size)
     stage("exporting dense ONNX")
     dense = dense_onnx(model, example, tasks)
     x = example.numpy()
@@ -119,11 +114,12 @@ def compile_artifact(req: CompileRequest, on_stage: Callable[[str], None] | None
     stage("checking outputs")
     feed = {dense.graph.input[0].name: x}
     want = session(dense.SerializeToString()).run(None, feed)
+    sparse_bytes = sparse.SerializeToString()
     # A library built for another CPU cannot run here: edgeprune verify runs it under emulation.
     with_lib = None
     if native:
-        with_lib = _max_rel_error(session(sparse.SerializeToString(), library=library).run(None, feed), want)
-    fallback = _max_rel_error(session(sparse.SerializeToString()).run(None, feed), want)
+        with_lib = _max_rel_error(session(sparse_bytes, library=library).run(None, feed), want)
+    fallback = _max_rel_error(session(sparse_bytes).run(None, feed), want)
     stage("writing artifact")
     with staged_dir(req.out, req.force) as tmp:
         onnx.save(sparse, tmp / "model.onnx")

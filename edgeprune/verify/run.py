@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -44,25 +45,18 @@ def _have_torch() -> bool:
 def _reference(ckpt_path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
     import torch
 
-    from edgeprune.checkpoint import load_checkpoint, rebuild_model
+    from edgeprune.checkpoint import load_checkpoint, masked_model
 
     ckpt = load_checkpoint(ckpt_path)
-    model = rebuild_model(ckpt)
     with torch.no_grad():
-        ckpt.masks.apply(model)
-        out = model(torch.from_numpy(x))
+        out = masked_model(ckpt)(torch.from_numpy(x))
     return {t: out[t].numpy() for t in ckpt.meta["tasks"]}
 
 
 def _inputs(workload: str, shape: list, samples: int) -> np.ndarray:
-    import torch
-
     from edgeprune.workload.registry import resolve_workload
 
-    x = resolve_workload(workload).example()[:samples].float()
-    if list(x.shape[2:]) != list(shape[2:]):
-        x = torch.nn.functional.interpolate(x, size=tuple(shape[2:]), mode="bilinear", align_corners=False)
-    return x.numpy()
+    return resolve_workload(workload).inputs_at(samples, tuple(shape[2:])).numpy()
 
 
 @dataclasses.dataclass
@@ -100,7 +94,7 @@ def verify_artifact(artifact: Path, checkpoint: Path | None = None, samples: int
         script = Path(run_npz.__file__)
         if arch == host_arch():
             how = "native"
-            done = subprocess.run([_python(), str(script), *args], capture_output=True, text=True)
+            done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
         elif arch == "aarch64":
             qemu_cpu = manifest["target"].get("qemu_cpu") or "cortex-a57"
             how = f"qemu-aarch64 -cpu {qemu_cpu}"
@@ -123,8 +117,3 @@ def verify_artifact(artifact: Path, checkpoint: Path | None = None, samples: int
             checks.append(OutputCheck(i, task, worst <= 1.0, float(err.max()), worst))
     return Verification(how, reference, checks)
 
-
-def _python() -> str:
-    import sys
-
-    return sys.executable

@@ -25,6 +25,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from edgeprune.errors import UserError
+
 Split = Literal["train", "calibration", "eval"]
 SPLITS: tuple[Split, ...] = ("train", "calibration", "eval")
 TensorData = tuple[Tensor, dict[str, Tensor]]
@@ -85,6 +87,16 @@ class Workload:
     def example(self) -> Tensor:
         """Two calibration inputs: enough to trace the model and discover its task graph."""
         return self.split("calibration")[0][:2]
+
+    def inputs_at(self, n: int, size: tuple[int, int] | None = None) -> Tensor:
+        """The first ``n`` calibration inputs, resized (bilinear) to a deploy resolution ``size``
+        (H, W); what compile exports at and what verify checks with."""
+        x = self.split("calibration")[0][:n].float()
+        if len(x) < n:
+            raise UserError(f"workload '{self.name}' has only {len(x)} calibration inputs, not {n}")
+        if size is not None and tuple(x.shape[2:]) != tuple(size):
+            x = torch.nn.functional.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+        return x
 
     def batches(
         self,
