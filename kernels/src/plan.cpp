@@ -24,7 +24,6 @@ void set_error(const char* fmt, ...) {
 
 void finish_plan(Plan& p, int vw, int acc) {
   const ep_conv_shape& s = p.s;
-  p.vw = vw;
   const int nvec = (p.ow + vw - 1) / vw;
   p.nv = nvec >= 4 ? 4 : nvec >= 2 ? 2 : 1;
   p.rs = p.R % 4 == 0 ? 4 : p.R % 2 == 0 ? 2 : 1;
@@ -32,11 +31,11 @@ void finish_plan(Plan& p, int vw, int acc) {
   p.rt = 1;
   while (p.rt < 8 && p.rs * p.rt * 2 * p.nv <= acc) p.rt *= 2;
   const int chunk = p.nv * vw;
-  p.chunks = (p.ow + chunk - 1) / chunk;
+  const int chunks = (p.ow + chunk - 1) / chunk;
   p.hp = s.in_h + s.pad_t + s.pad_b;
   const int span_w = s.in_w + s.pad_l + s.pad_r;
   const int q_extra = ((s.kw - 1) * s.dil_w) / s.stride_w;
-  p.wq = std::max((span_w + s.stride_w - 1) / s.stride_w, p.chunks * chunk + q_extra) + 1;
+  p.wq = std::max((span_w + s.stride_w - 1) / s.stride_w, chunks * chunk + q_extra) + 1;
   if (p.flat_hw) p.wq = s.in_w;  // rows of whole vectors, contiguous: the plane as it is
   p.phase_stride = int64_t(s.in_c) * p.hp * p.wq;
   p.image_stride = p.phase_stride * s.stride_w;
@@ -171,6 +170,12 @@ static int validate(const ep_conv_shape* s, const ep_sparse_weight* w) {
   return 0;
 }
 
+// Floats per vector, and how many vector accumulators a tile may keep in registers.
+static int lanes(ep_isa isa) {
+  return isa == EP_ISA_AVX512 ? 16 : isa == EP_ISA_AVX2 ? 8 : isa == EP_ISA_NEON ? 4 : 1;
+}
+static int accumulators(ep_isa isa) { return isa == EP_ISA_AVX2 ? 12 : isa == EP_ISA_REF ? 16 : 24; }
+
 static Plan* build(const ep_conv_shape* s, const ep_sparse_weight* w, const float* bias, ep_isa isa) {
   auto* p = new (std::nothrow) Plan();
   if (!p) return set_error("out of memory"), nullptr;
@@ -181,13 +186,13 @@ static Plan* build(const ep_conv_shape* s, const ep_sparse_weight* w, const floa
   p->out_plane = int64_t(p->oh) * p->ow;
   p->out_row_stride = p->ow;
   p->last_row_width = p->ow;
-  const int vw = isa == EP_ISA_AVX512 ? 16 : isa == EP_ISA_AVX2 ? 8 : 4;
+  const int vw = lanes(isa);
+  const int width = 2 * std::max(vw, 4);  // two vectors (the portable path: two NEON-sized ones)
   const bool pointwise = s->kh == 1 && s->kw == 1 && s->stride_h == 1 && s->stride_w == 1 && s->pad_t == 0 &&
                          s->pad_l == 0 && s->pad_b == 0 && s->pad_r == 0;
-  if (pointwise && int64_t(s->in_h) * s->in_w > 2 * vw) {
+  if (pointwise && int64_t(s->in_h) * s->in_w > width) {
     // Re-shape the plane into rows of two vectors: every lane does work, one memcpy per channel.
     p->flat_hw = int64_t(s->in_h) * s->in_w;
-    const int width = 2 * vw;
     p->s.in_w = width;
     p->s.in_h = int((p->flat_hw + width - 1) / width);
     p->oh = p->s.in_h;
@@ -203,12 +208,7 @@ static Plan* build(const ep_conv_shape* s, const ep_sparse_weight* w, const floa
     p->C = w->block_c;
   }
   p->block_rows = s->out_c / p->R;
-  switch (isa) {
-    case EP_ISA_AVX512: finish_plan(*p, 16, 24); break;
-    case EP_ISA_AVX2: finish_plan(*p, 8, 12); break;
-    case EP_ISA_NEON: finish_plan(*p, 4, 24); break;
-    default: finish_plan(*p, 1, 16); break;
-  }
+  finish_plan(*p, vw, accumulators(isa));
   const int64_t K = k_of(*s);
   if (w->fmt == EP_FMT_NM) {
     // N:M runs as CSR: each kept value becomes one column of its row.
@@ -308,8 +308,6 @@ static int out_extent(int in, int pad, int k, int dil, int stride) {
 }
 int ep_conv_out_h(const ep_conv_shape* s) { return out_extent(s->in_h, s->pad_t + s->pad_b, s->kh, s->dil_h, s->stride_h); }
 int ep_conv_out_w(const ep_conv_shape* s) { return out_extent(s->in_w, s->pad_l + s->pad_r, s->kw, s->dil_w, s->stride_w); }
-
-int ep_validate(const ep_conv_shape* s, const ep_sparse_weight* w) { return validate(s, w); }
 
 int ep_conv_reference(const ep_conv_shape* s, const ep_sparse_weight* w, const float* bias, const float* x,
                       float* y) {

@@ -33,12 +33,12 @@ struct Plan {
   int hp = 0, wq = 0;
   int64_t phase_stride = 0, image_stride = 0;
   // Tiling: vector width, vectors per row chunk, output rows per tile, rows per sub-block.
-  int vw = 1, nv = 1, rt = 1, rs = 1, chunks = 1;
+  int nv = 1, rt = 1, rs = 1;
   // Work split: bands of output rows x groups of block rows.
   int band = 1, group = 1;
 };
 
-// Fills offs, sizes the prepared input and picks the tiling for vector width vw and a
+// Sizes the prepared input and picks the tiling for vector width vw and a
 // budget of acc accumulators.
 void finish_plan(Plan& p, int vw, int acc);
 void prepare_input(const Plan& p, const float* x, float* xp, ep_parallel_for pf, void* runner);

@@ -69,9 +69,6 @@ EP_API int ep_select_isa(void);
 
 EP_API int ep_conv_out_h(const ep_conv_shape* s);
 EP_API int ep_conv_out_w(const ep_conv_shape* s);
-/* 0 when the weight arrays are consistent with the shape, else -1 and ep_last_error(). */
-EP_API int ep_validate(const ep_conv_shape* s, const ep_sparse_weight* w);
-
 /* Portable definition: y = act(conv(x, densify(w)) + bias). bias may be NULL. */
 EP_API int ep_conv_reference(const ep_conv_shape* s, const ep_sparse_weight* w, const float* bias, const float* x,
                       float* y);
