@@ -17,10 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.bench.layers import dense_conv_model, random_weight, sparse_conv_model
-from edgeprune.bench.timing import interleaved
+from edgeprune.bench.layers import dense_conv_model, random_weight, sparse_conv_model, time_against_dense
 from edgeprune.formats import to_bsr, to_csr
-from edgeprune.runtime.library import host_library, session
+from edgeprune.runtime.library import host_library
 
 LAYERS = [  # (name, cin, cout, k, hw)
     ("3x3 256->256 @56", 256, 256, 3, 56),
@@ -55,21 +54,13 @@ def main() -> None:
                 w = random_weight(rng, cout, cin, k, 1 - s, block)
                 comp = to_csr(w) if fmt == "csr" else to_bsr(w, *block)
                 for t in threads:
-                    dense = session(dense_conv_model(w, b, hw), t)
-                    ours = session(sparse_conv_model(comp, b, hw), t, lib)
-                    got = ours.run(None, {"x": x})[0]
-                    want = dense.run(None, {"x": x})[0]
+                    dense, ours, want, got = time_against_dense(dense_conv_model(w, b, hw),
+                                                                sparse_conv_model(comp, b, hw), x, t, lib, args.budget)
                     err = float(np.abs(got - want).max() / (np.abs(want).max() + 1e-9))
-                    feed = {"x": x}
-                    runs = {"dense": lambda d=dense, f=feed: d.run(None, f),
-                            "ours": lambda o=ours, f=feed: o.run(None, f)}  # fmt: skip
-                    lat = interleaved(runs, budget_s=args.budget)
-                    ratio = lat["ours"].p50 / lat["dense"].p50
-                    rows.append({"layer": name, "format": fmt, "threads": t, "sparsity": s,
-                                 "dense_ms": lat["dense"].p50, "ours_ms": lat["ours"].p50, "ratio": ratio,
-                                 "max_rel_err": err})  # fmt: skip
-                    print(f"{name:20s} {fmt:8s} {t:3d} {s:8.2f} {lat['dense'].p50:9.3f} {lat['ours'].p50:9.3f} "
-                          f"{ratio:6.3f}")  # fmt: skip
+                    ratio = ours.p50 / dense.p50
+                    rows.append({"layer": name, "format": fmt, "threads": t, "sparsity": s, "dense_ms": dense.p50,
+                                 "ours_ms": ours.p50, "ratio": ratio, "max_rel_err": err})  # fmt: skip
+                    print(f"{name:20s} {fmt:8s} {t:3d} {s:8.2f} {dense.p50:9.3f} {ours.p50:9.3f} {ratio:6.3f}")
     print("\ngeometric mean of ratio (ours/dense) per format, threads, sparsity:")
     summary = []
     for fmt in ("csr", "bsr4x1"):

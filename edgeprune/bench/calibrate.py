@@ -10,12 +10,17 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.bench.layers import dense_conv_model, random_weight, shrunk_conv_model, sparse_conv_model
-from edgeprune.bench.timing import interleaved
+from edgeprune.bench.layers import (
+    dense_conv_model,
+    random_weight,
+    shrunk_conv_model,
+    sparse_conv_model,
+    time_against_dense,
+)
 from edgeprune.costmodel import CostTable
 from edgeprune.export.shrink import shrink
 from edgeprune.formats import to_bsr, to_csr, to_nm
-from edgeprune.runtime.library import check_library, session
+from edgeprune.runtime.library import check_library
 
 LAYERS = {"kxk": (128, 128, 3, 28), "1x1": (256, 256, 1, 28)}  # cin, cout, k, hw
 DENSITIES = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7)
@@ -49,12 +54,9 @@ def calibrate(target: str, library: Path, threads: int, budget_s: float = 0.4,
         else:
             w = random_weight(rng, cout, cin, k, d, (4, 1) if fmt == "bsr" else (1, 1))
             model = sparse_conv_model(to_csr(w) if fmt == "csr" else to_bsr(w, 4, 1), b, hw)
-        feed = {"x": rng.standard_normal((1, cin, hw, hw)).astype(np.float32)}
-        dense = session(dense_conv_model(w, b, hw), threads)
-        ours = session(model, threads, library)
-        lat = interleaved({"dense": lambda: dense.run(None, feed), "ours": lambda: ours.run(None, feed)},  # noqa: B023
-                          budget_s=budget_s, min_runs=10)  # fmt: skip
-        curves.setdefault((kind, fmt), []).append((d, lat["ours"].p50 / lat["dense"].p50))
+        x = rng.standard_normal((1, cin, hw, hw)).astype(np.float32)
+        dense, ours, _, _ = time_against_dense(dense_conv_model(w, b, hw), model, x, threads, library, budget_s, 10)
+        curves.setdefault((kind, fmt), []).append((d, ours.p50 / dense.p50))
         if progress:
             progress(i + 1, len(jobs))
     layers = {k: dict(zip(("cin", "cout", "k", "hw"), v, strict=True)) for k, v in LAYERS.items()}

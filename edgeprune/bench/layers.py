@@ -3,12 +3,16 @@ kernel benchmark). NumPy and onnx only."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
+from edgeprune.bench.timing import Latency, interleaved
 from edgeprune.export.shrink import Shrunk, shrunk_nodes
 from edgeprune.export.sparse_ops import DOMAIN, DOMAIN_VERSION, OPSET, ConvAttrs, functions_for, sparse_conv_node
 from edgeprune.formats import Compressed
+from edgeprune.runtime.library import session
 
 IR_VERSION = 10
 
@@ -49,6 +53,21 @@ def shrunk_conv_model(s: Shrunk, hw: int) -> bytes:
     g = helper.make_graph(nodes, "shrunk", ins, outs, inits)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
     return model.SerializeToString()
+
+
+def time_against_dense(
+    dense_model: bytes, ours_model: bytes, x: np.ndarray, threads: int, library: Path, budget_s: float,
+    min_runs: int = 20,
+) -> tuple[Latency, Latency, np.ndarray, np.ndarray]:
+    """Dense onnxruntime and our model of one layer, timed in turns: (dense, ours) latencies and
+    their outputs on ``x``."""
+    dense = session(dense_model, threads)
+    ours = session(ours_model, threads, library)
+    feed = {"x": x}
+    want, got = dense.run(None, feed)[0], ours.run(None, feed)[0]
+    lat = interleaved({"dense": lambda: dense.run(None, feed), "ours": lambda: ours.run(None, feed)},
+                      budget_s=budget_s, min_runs=min_runs)  # fmt: skip
+    return lat["dense"], lat["ours"], want, got
 
 
 def random_weight(
