@@ -100,12 +100,12 @@ def compile_artifact(req: CompileRequest, on_stage: Callable[[str], None] | None
     stage("choosing formats")
     blocks, nms = _checkpoint_shapes(ckpt.masks)
     choices: list[LayerChoice] = []
-    replace = {}
+    replace = []
     for site in sites:
         choice, comp = choose(site, shapes[site.node.input[0]], table, req.policy, blocks, nms)
         choices.append(choice)
         if comp is not None:
-            replace[site.name] = comp
+            replace.append((site, comp))
     sparse = rewrite(dense, replace)
     try:
         onnx.checker.check_model(sparse, full_check=True)

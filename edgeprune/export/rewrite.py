@@ -111,19 +111,17 @@ def conv_sites(model: onnx.ModelProto) -> list[ConvSite]:
     return sites
 
 
-def rewrite(model: onnx.ModelProto, replacements: dict[str, Compressed | Shrunk]) -> onnx.ModelProto:
-    """A copy of ``model`` with the sites named in ``replacements`` turned into ``edgeprune``
-    nodes (sparse formats) or smaller standard layers (shrunk); initializers nothing reads any
-    more are dropped."""
+def rewrite(model: onnx.ModelProto, replacements: list[tuple[ConvSite, Compressed | Shrunk]]) -> onnx.ModelProto:
+    """A copy of ``model`` with each site (from :func:`conv_sites` of this model) turned into an
+    ``edgeprune`` node (sparse formats) or a smaller standard layer (shrunk); initializers
+    nothing reads any more are dropped."""
     out = onnx.ModelProto()
     out.CopyFrom(model)
-    sites = {s.name: s for s in conv_sites(out)}
     drop: set[int] = set()
     new_nodes: dict[int, list[onnx.NodeProto]] = {}  # position -> replacement
     inits: list[onnx.TensorProto] = []
-    for name, comp in replacements.items():
-        site = sites[name]
-        args = (_safe(name), site.node.input[0], site.output)
+    for site, comp in replacements:
+        args = (_safe(site.name), site.node.input[0], site.output)
         if isinstance(comp, Shrunk):
             new_nodes[site.index], extra = shrunk_nodes(*args, comp, site.attrs, site.act)
         else:
