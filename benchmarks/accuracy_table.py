@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from edgeprune.finetune import FinetuneConfig
 from edgeprune.fsio import atomic_path, write_text_atomic
-from edgeprune.pipeline import PruneRequest, prune
+from edgeprune.prune.pipeline import PruneRequest, prune
+from edgeprune.train.finetune import FinetuneConfig
 
 KEY_METRICS = ["seg.miou", "depth.abs_err", "normal.mean_deg"]
 REFERENCE_TRAIN_STEPS = {"mtl-resnet": 3000, "mtl-lite0": 2000}  # benchmarks/train_reference.py

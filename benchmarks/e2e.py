@@ -18,7 +18,7 @@ from pathlib import Path
 
 from edgeprune.bench.run import bench_artifact
 from edgeprune.export.compile import CompileRequest, compile_artifact
-from edgeprune.pipeline import PruneRequest, prune, write_checkpoint
+from edgeprune.prune.pipeline import PruneRequest, prune, write_checkpoint
 
 CASES = [
     ("mtl-resnet", "cut", {}),
@@ -48,14 +48,13 @@ def main() -> None:
             art = Path(tmp) / f"{model}-{label}"
             manifest = compile_artifact(CompileRequest(ckpt, "host", art, input_size=(args.size, args.size)))
             res = bench_artifact(art, args.threads, args.seconds)
-            mem = res["memory"]
-            lat = res["latency"]
+            mem, lat = res.memory, res.latency
             row = {"model": model, "method": label, "sparsity": args.sparsity, "size": args.size,
-                   "threads": args.threads, "formats": manifest["summary"]["formats"],
-                   "dense_p50_ms": lat["dense"]["p50_ms"], "sparse_p50_ms": lat["sparse"]["p50_ms"],
-                   "ratio_p50": res["ratio_p50"], "dense_rss_mib": mem["dense_peak_rss_mib"],
-                   "sparse_rss_mib": mem["sparse_peak_rss_mib"], "file_ratio": manifest["summary"]["size_ratio"],
-                   "cpu": res["device"]["cpu"], "isa": res["device"]["isa"]}  # fmt: skip
+                   "threads": args.threads, "formats": manifest.summary.formats,
+                   "dense_p50_ms": lat["dense"].p50_ms, "sparse_p50_ms": lat["sparse"].p50_ms,
+                   "ratio_p50": res.ratio_p50, "dense_rss_mib": mem.dense_peak_rss_mib,
+                   "sparse_rss_mib": mem.sparse_peak_rss_mib, "file_ratio": manifest.summary.size_ratio,
+                   "cpu": res.device.cpu, "isa": res.device.isa}  # fmt: skip
             rows.append(row)
             print(f"{model:11s} {label:15s} dense {row['dense_p50_ms']:8.2f} ms  sparse {row['sparse_p50_ms']:8.2f} "
                   f"ms  ratio {row['ratio_p50']:.3f} ({1 / row['ratio_p50']:.2f}x)  RSS {row['sparse_rss_mib']:.0f} "

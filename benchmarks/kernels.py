@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.bench.layers import dense_conv_model, random_weight, sparse_conv_model, time_against_dense
-from edgeprune.formats import to_bsr, to_csr
-from edgeprune.runtime.library import host_library
+from edgeprune.costmodel.layer_models import dense_conv_model, random_weight, sparse_conv_model, time_against_dense
+from edgeprune.formats.compressed import to_bsr, to_csr
+from edgeprune.runtime.kernel_library import host_library
 
 LAYERS = [  # (name, cin, cout, k, hw)
     ("3x3 256->256 @56", 256, 256, 3, 56),

@@ -13,9 +13,9 @@ import time
 
 import torch
 
-from edgeprune.finetune import FinetuneConfig
 from edgeprune.fsio import write_text_atomic
-from edgeprune.pipeline import PruneRequest, prune
+from edgeprune.prune.pipeline import PruneRequest, prune
+from edgeprune.train.finetune import FinetuneConfig
 
 KEY_METRICS = ["seg.miou", "seg.pixel_acc", "depth.abs_err", "depth.rel_err", "normal.mean_deg", "normal.within_30"]
 

@@ -17,10 +17,10 @@ import time
 
 import torch
 
-from edgeprune.finetune import FinetuneConfig
 from edgeprune.fsio import write_text_atomic
-from edgeprune.library import build_entry, save_entry
-from edgeprune.pipeline import PruneRequest, prune
+from edgeprune.prune.pipeline import PruneRequest, prune
+from edgeprune.prune.smsp_library import build_entry, save_entry
+from edgeprune.train.finetune import FinetuneConfig
 
 TASKS = ["digit", "parity", "mod3", "mod4", "ge5", "lt3", "prime", "loop"]
 
@@ -55,7 +55,7 @@ def main() -> None:
                       "|" + "---|" * len(head)]  # fmt: skip
             for task in args.new_tasks.split(","):
                 common = {"workload": "digit-pool", "tasks": [task], "model": model, "sparsity": s}
-                sm = prune(PruneRequest(method="smsp", options={"library": lib, "top_k": 2},
+                sm = prune(PruneRequest(method="smsp", options={"mask_library": lib, "top_k": 2},
                                         finetune=FinetuneConfig(steps=100, lr=1e-3, batch_size=64), **common))
                 mag = prune(PruneRequest(method="magnitude", options={"scope": "global"},
                                          finetune=FinetuneConfig(steps=1000, lr=1e-3, batch_size=64), **common))

@@ -12,5 +12,5 @@ if ! command -v "$python" >/dev/null 2>&1; then
     apt-get update -q
     apt-get install -y -q --no-install-recommends ca-certificates python3 python3-pip python3-venv
 fi
-"$python" -m pip install --quiet "numpy>=1.24" "onnx>=1.16" "onnxruntime>=1.21" "typer>=0.12" "rich>=13"
+"$python" -m pip install --quiet "numpy>=1.24" "onnx>=1.16" "onnxruntime>=1.21" "typer>=0.12" "rich>=13" "pydantic>=2.6"
 EDGEPRUNE_SKIP_KERNELS=1 "$python" -m pip install --quiet --no-deps "$repo"

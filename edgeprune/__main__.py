@@ -1,5 +1,5 @@
 """``python -m edgeprune`` runs the CLI."""
 
-from edgeprune.cli import main
+from edgeprune.cli.main import main
 
 main()

@@ -1,12 +1,17 @@
-"""Atomic file writing: a reader never sees a half-written output file."""
+"""Files: atomic writes (a reader never sees a half-written output file or directory), content
+hashes, and the cache directory. Standard library only."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from edgeprune.errors import UserError
 
 
 @contextlib.contextmanager
@@ -40,3 +45,36 @@ def cache_dir() -> Path:
     path = Path(root)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def staged_dir(dest: Path, force: bool) -> Iterator[Path]:
+    """A fresh temporary directory beside ``dest`` that becomes ``dest`` on success, so a failed
+    run leaves nothing behind; an existing ``dest`` is replaced only with ``force``."""
+    if dest.exists() and not force:
+        raise UserError(f"output directory {dest} exists; use --force to replace it")
+    if dest.exists() and not dest.is_dir():
+        raise UserError(f"output path {dest} exists and is not a directory")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        yield tmp
+        if dest.exists():
+            old = dest.with_name(f".{dest.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            dest.rename(old)
+            tmp.rename(dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(dest)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -17,12 +17,13 @@ import dataclasses
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping
+from typing import cast
 
 import torch
 from torch import Tensor, nn
 
 from edgeprune.errors import UserError
-from edgeprune.model.taskgraph import TaskGraph
+from edgeprune.taskgraph.graph import TaskGraph
 
 LAYER_TYPES: dict[str, tuple[type[nn.Module], ...]] = {
     "conv": (nn.Conv1d, nn.Conv2d, nn.Conv3d),
@@ -85,7 +86,7 @@ def prunable_parameters(
         if isinstance(module, kinds) and getattr(module, "weight", None) is not None:
             name = f"{mod_name}.weight" if mod_name else "weight"
             if not any(fnmatch.fnmatch(name, p) for p in patterns):
-                found[name] = module.weight
+                found[name] = cast(nn.Parameter, module.weight)
     return found
 
 

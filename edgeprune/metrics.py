@@ -10,7 +10,7 @@ within 11.25 / 22.5 / 30 degrees) for surface normals.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor
@@ -82,7 +82,7 @@ def normal_median_angle(pred: Tensor, target: Tensor) -> float:
     return float(normal_angles_deg(pred, target).median())
 
 
-def normal_within(degrees: float):  # noqa: ANN201 - returns a metric function
+def normal_within(degrees: float) -> Callable[[Tensor, Tensor], float]:
     """Metric: share of pixels whose angle error is below ``degrees``."""
 
     def within(pred: Tensor, target: Tensor) -> float:

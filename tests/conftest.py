@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from edgeprune.cli import main
+from edgeprune.cli.main import main
 
 
 @pytest.fixture(autouse=True)

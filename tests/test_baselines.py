@@ -2,11 +2,11 @@ import pytest
 import torch
 
 from edgeprune.masks import prunable_parameters
-from edgeprune.model.taskgraph import discover_task_graph
 from edgeprune.models.digits import DigitsCNN
 from edgeprune.models.resnet import MTLResNet
 from edgeprune.prune.base import make_pruner
 from edgeprune.prune.context import PruneContext
+from edgeprune.taskgraph.graph import discover_task_graph
 from edgeprune.workload.digits import make_workload
 
 
@@ -108,7 +108,7 @@ def test_random_is_seeded(digits_ctx):
 def test_filter_pruning_never_removes_task_outputs():
     import dataclasses
 
-    from edgeprune.model.extract import extract_tasks, output_layers
+    from edgeprune.taskgraph.extract import extract_tasks, output_layers
 
     torch.manual_seed(0)
     model = extract_tasks(MTLResNet({"seg": 5, "depth": 1, "normal": 3}), ["seg", "depth"])

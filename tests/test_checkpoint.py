@@ -7,7 +7,7 @@ from safetensors.torch import save_file
 from edgeprune import __version__
 from edgeprune.checkpoint import load_checkpoint, rebuild_model
 from edgeprune.errors import UserError
-from edgeprune.pipeline import PruneRequest, prune, write_checkpoint
+from edgeprune.prune.pipeline import PruneRequest, prune, write_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +26,13 @@ def test_round_trip_keeps_weights_masks_and_metadata(pruned):
     assert all(torch.equal(ckpt.state[k], state[k]) for k in state)
     assert all(torch.equal(ckpt.masks.masks[k], result.masks.masks[k]) for k in result.masks.masks)
     meta = ckpt.meta
-    assert meta["tasks"] == ["digit", "ge5"]
-    assert meta["method"] == "magnitude" and meta["settings"]["sparsity"] == 0.8
-    assert meta["edgeprune_version"] == __version__
-    assert len(meta["source_hash"]) == 64
-    assert {str(g) for g in ckpt.masks.granularity.values()} == {"element"}
+    assert meta == result.meta
+    assert meta.tasks == ["digit", "ge5"]
+    assert meta.method == "magnitude" and meta.settings["sparsity"] == 0.8
+    assert meta.edgeprune_version == __version__
+    assert len(meta.source_hash) == 64
+    assert meta.metrics.pruned == result.after and meta.metrics.dense is None
+    assert {str(g) for g in ckpt.masks.granularity.values()} == {"element"} == set(meta.granularity.values())
 
 
 def test_rebuilt_model_computes_the_same_outputs(pruned):
@@ -74,6 +76,31 @@ def test_mask_without_matching_weight_is_rejected(tmp_path):
               metadata={"edgeprune": json.dumps(meta)})  # fmt: skip
     with pytest.raises(UserError, match="mask a"):
         load_checkpoint(path)
+
+
+def write_meta(tmp_path, **changes):
+    meta = {"format": "edgeprune.checkpoint/1", "edgeprune_version": "0", "workload": "digits",
+            "model": "digits-cnn", "tasks": ["digit"], "method": "magnitude", "settings": {},
+            "source_hash": "0", "granularity": {}, **changes}  # fmt: skip
+    path = tmp_path / "meta.ept"
+    save_file({"w/a": torch.zeros(2)}, str(path), metadata={"edgeprune": json.dumps(meta)})
+    return path
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"tasks": "digit"}, "field tasks"), ({"settings": []}, "field settings"), ({"sparsity": "0.5"}, "field sparsity"),
+    ({"metrics": {"pruned": {"digit": {"top1": "high"}}}}, "field metrics.pruned.digit.top1"),
+    ({"granularity": {"a": "block:0x1"}}, "field granularity.a"), ({"tasks": []}, "field tasks"),
+])  # fmt: skip
+def test_metadata_field_of_the_wrong_type_is_one_error_naming_it(tmp_path, changes, field):
+    with pytest.raises(UserError, match=field.replace(".", r"\.")) as exc:
+        load_checkpoint(write_meta(tmp_path, **changes))
+    assert "\n" not in str(exc.value)
+
+
+def test_other_checkpoint_format_is_refused(tmp_path):
+    with pytest.raises(UserError, match="unsupported format 'edgeprune.checkpoint/0'"):
+        load_checkpoint(write_meta(tmp_path, format="edgeprune.checkpoint/0"))
 
 
 def test_missing_checkpoint(tmp_path):

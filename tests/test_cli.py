@@ -1,15 +1,28 @@
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
 from conftest import run_cli
 from safetensors.torch import save_file
 
-from edgeprune.pipeline import PruneRequest, prune, write_checkpoint
+from edgeprune.prune.pipeline import PruneRequest, prune, write_checkpoint
 
 
 def no_output_left(directory):
     return [p.name for p in directory.iterdir()] == []
+
+
+def test_help_lists_the_methods_without_importing_torch():
+    script = ("import sys\nfrom edgeprune.cli.main import main\nsys.argv = ['edgeprune', 'prune', '--help']\n"
+              "try:\n    main()\nexcept SystemExit:\n    pass\n"
+              "assert 'torch' not in sys.modules, 'torch was imported'\n")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "200"})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "cut: CUT (arXiv 2504.09803)" in proc.stdout and "l1-filter: whole filters" in proc.stdout
 
 
 def test_version_and_help(capsys):
@@ -92,8 +105,9 @@ BAD = {
     "adapmtl option on cut": (["prune", "-w", "digits", "-s", "0.5", "-m", "cut", "--window", "5"], "option --window does not apply to method 'cut'"),  # noqa: E501
     "vote-min without vote": (["prune", "-w", "digits", "-s", "0.5", "-m", "cut", "--vote-min", "2"], "--vote-min 2 needs --fusion vote"),  # noqa: E501
     "unknown fusion": (["prune", "-w", "digits", "-s", "0.5", "-m", "cut", "--fusion", "xor"], "unknown fusion 'xor'"),
-    "smsp without library": (["prune", "-w", "digit-pool", "-s", "0.5", "-m", "smsp", "-t", "parity"], "needs --library"),  # noqa: E501
-    "smsp with a missing library": (["prune", "-w", "digit-pool", "-s", "0.5", "-m", "smsp", "-t", "parity", "--library", "nowhere"], "mask library not found"),  # noqa: E501
+    "smsp without library": (["prune", "-w", "digit-pool", "-s", "0.5", "-m", "smsp", "-t", "parity"], "needs --mask-library"),  # noqa: E501
+    "smsp with a missing library": (["prune", "-w", "digit-pool", "-s", "0.5", "-m", "smsp", "-t", "parity", "--mask-library", "nowhere"], "mask library not found"),  # noqa: E501
+    "smsp option on magnitude": (["prune", "-w", "digits", "-s", "0.5", "--mask-library", "lib"], "option --mask-library does not apply to method 'magnitude'"),  # noqa: E501
     "unknown model": (["prune", "-w", "digits", "-s", "0.5", "--model", "vgg"], "unknown model 'vgg'"),
     "missing weights": (["prune", "-w", "digits", "-s", "0.5", "--weights", "missing.safetensors"], "weights file not found"),  # noqa: E501
 }  # fmt: skip
@@ -132,6 +146,21 @@ def test_corrupt_and_missing_checkpoints(command, tmp_path, capsys, checkpoint):
     assert code == 2 and "checkpoint not found" in err
 
 
+@pytest.mark.parametrize("command", ["evaluate", "inspect"])
+def test_metadata_field_of_the_wrong_type_exits_2_naming_the_field(command, tmp_path, capsys, checkpoint):
+    from safetensors import safe_open
+
+    with safe_open(str(checkpoint), framework="pt") as fh:
+        meta = json.loads(fh.metadata()["edgeprune"])
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+    meta["tasks"] = "digit"
+    bad = tmp_path / "typed.ept"
+    save_file(tensors, str(bad), metadata={"edgeprune": json.dumps(meta)})
+    code, _, err = run_cli([command, bad], capsys)
+    assert code == 2 and "field tasks" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_evaluate_unknown_task_of_checkpoint(capsys, checkpoint):
     code, _, err = run_cli(["evaluate", checkpoint, "-t", "colour"], capsys)
     assert code == 2 and "the checkpoint has: digit, parity, ge5" in err
@@ -144,26 +173,34 @@ def test_usage_errors_exit_2(capsys):
     assert code == 2
 
 
-def test_library_add_list_and_a_foreign_entry(tmp_path, capsys):
+def test_mask_library_add_list_and_a_foreign_entry(tmp_path, capsys):
     lib = tmp_path / "lib"
-    args = ["library", "add", "-t", "mod4", "-l", lib, "-s", "0.5", "--finetune-steps", "3", "--json"]
+    args = ["mask-library", "add", "-t", "mod4", "--mask-library", lib, "-s", "0.5", "--finetune-steps", "3", "--json"]
     code, out, err = run_cli(args, capsys)
     assert code == 0, err
     assert abs(json.loads(out)["sparsity"] - 0.5) <= 0.005
-    code, out, _ = run_cli(["library", "list", "-l", lib, "--json"], capsys)
+    code, out, _ = run_cli(["mask-library", "list", "-l", lib, "--json"], capsys)
     assert [e["task"] for e in json.loads(out)["entries"]] == ["mod4"]
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    code, _, err = run_cli(["prune", "-w", "digit-pool", "-m", "smsp", "--library", lib, "-t", "parity,mod3", "-s",
-                            "0.5", "-o", out_dir / "x.ept"], capsys)  # fmt: skip
+    code, _, err = run_cli(["prune", "-w", "digit-pool", "-m", "smsp", "--mask-library", lib, "-t", "parity,mod3",
+                            "-s", "0.5", "-o", out_dir / "x.ept"], capsys)  # fmt: skip
     assert code == 2 and "one new task at a time" in err
     entry = next(lib.glob("*.json"))
     doc = json.loads(entry.read_text())
     doc["source_hash"] = "f" * 64
     entry.write_text(json.dumps(doc))
-    code, _, err = run_cli(["prune", "-w", "digit-pool", "-m", "smsp", "--library", lib, "-t", "parity", "-s", "0.5",
-                            "-o", out_dir / "x.ept"], capsys)  # fmt: skip
+    code, _, err = run_cli(["prune", "-w", "digit-pool", "-m", "smsp", "--mask-library", lib, "-t", "parity", "-s",
+                            "0.5", "-o", out_dir / "x.ept"], capsys)  # fmt: skip
     assert code == 2 and "another pre-trained model" in err
     assert no_output_left(out_dir)
+    code, _, err = run_cli(["mask-library", "list", "-l", tmp_path / "none"], capsys)
+    assert code == 2 and "mask library not found" in err
+
+
+def test_library_is_a_hidden_alias_of_mask_library(tmp_path, capsys):
+    code, out, _ = run_cli(["--help"], capsys)
+    assert code == 0 and "mask-library" in out
+    assert not any(line.strip("│ ").startswith("library ") for line in out.splitlines())
     code, _, err = run_cli(["library", "list", "-l", tmp_path / "none"], capsys)
     assert code == 2 and "mask library not found" in err

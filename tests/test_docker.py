@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from edgeprune.export.compile import CompileRequest, compile_artifact
-from edgeprune.pipeline import PruneRequest, prune, write_checkpoint
+from edgeprune.prune.pipeline import PruneRequest, prune, write_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -46,3 +46,9 @@ def test_runtime_install_runs_bench_and_verify_without_torch(tmp_path):
     assert verify.returncode == 0, verify.stderr
     doc = json.loads(verify.stdout)
     assert doc["passed"] and "PyTorch is not installed" in doc["reference"]
+    # The install is not editable: the board files come from the package data, not the source tree.
+    targets = subprocess.run([edgeprune, "targets", "--json"], capture_output=True, text=True, cwd=tmp_path)
+    assert targets.returncode == 0, targets.stderr
+    shipped = json.loads(targets.stdout)["targets"]
+    assert {"host", "rpi4", "jetson-orin-nano"} <= {t["name"] for t in shipped}
+    assert all(str(venv) in t["path"] and Path(t["calibration_path"]).is_file() for t in shipped)

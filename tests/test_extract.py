@@ -3,8 +3,8 @@ import torch
 from conftest import SharedNeck, TreeModel
 
 from edgeprune.errors import UserError
-from edgeprune.model.extract import extract_tasks
 from edgeprune.models.resnet import MTLResNet
+from edgeprune.taskgraph.extract import extract_tasks
 
 X = torch.randn(2, 3, 16, 16)
 
@@ -53,7 +53,7 @@ def test_extraction_keeps_conv_subclasses_from_other_packages_as_layers():
 
 
 def test_output_layers_are_the_last_layers_before_each_output():
-    from edgeprune.model.extract import output_layers
+    from edgeprune.taskgraph.extract import output_layers
 
     small = extract_tasks(MTLResNet({"seg": 5, "depth": 1, "normal": 3}), ["seg", "depth"])
     assert output_layers(small) == {"heads.seg.classifier.weight", "heads.depth.classifier.weight"}

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from edgeprune.finetune import FinetuneConfig, masked_finetune
 from edgeprune.masks import MaskSet, prunable_parameters
+from edgeprune.train.finetune import FinetuneConfig, masked_finetune
 from edgeprune.workload.digits import make_workload
 from edgeprune.workload.registry import build_model
 

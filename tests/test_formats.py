@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edgeprune.formats import densify, is_nm, to_bsr, to_csr, to_nm
+from edgeprune.formats.compressed import densify, is_nm, to_bsr, to_csr, to_nm
 
 
 def sparse(rng, shape, density):

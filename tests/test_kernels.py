@@ -44,7 +44,8 @@ def test_neon_path_under_qemu_matches_the_reference(tmp_path, cpu):
 
 
 def isa_of(env_isa):
-    code = "from edgeprune.runtime.library import check_library, host_library; print(check_library(host_library()))"
+    code = ("from edgeprune.runtime.kernel_library import check_library, host_library; "
+            "print(check_library(host_library()))")
     env = {**os.environ, "EDGEPRUNE_ISA": env_isa}
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
 

@@ -4,7 +4,7 @@ from conftest import SharedNeck
 
 from edgeprune.errors import UserError
 from edgeprune.masks import Granularity, MaskSet, prunable_parameters, sparsity_report
-from edgeprune.model.taskgraph import discover_task_graph
+from edgeprune.taskgraph.graph import discover_task_graph
 
 
 @pytest.mark.parametrize(

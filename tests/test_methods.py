@@ -6,17 +6,18 @@ import pytest
 import torch
 from torch import nn
 
-from edgeprune.library import LibraryEntry, save_entry
 from edgeprune.masks import prunable_parameters
-from edgeprune.model.taskgraph import discover_task_graph
-from edgeprune.pipeline import PruneRequest, load_and_extract, prune
 from edgeprune.prune.adapmtl import AdaptiveTaskWeights, soft_threshold
 from edgeprune.prune.base import make_pruner
 from edgeprune.prune.context import PruneContext
 from edgeprune.prune.fusion import fuse
 from edgeprune.prune.importance import connection_sensitivity
 from edgeprune.prune.leep import leep
+from edgeprune.prune.pipeline import PruneRequest, prune
 from edgeprune.prune.smsp import aggregate
+from edgeprune.prune.smsp_library import LibraryEntry, save_entry
+from edgeprune.prune.source import load_and_extract
+from edgeprune.taskgraph.graph import discover_task_graph
 from edgeprune.workload import Metric, ModelSpec, Task, Workload
 from edgeprune.workload.registry import build_model, resolve_workload
 from edgeprune.workload.weights import state_hash
@@ -180,7 +181,7 @@ def test_smsp_picks_the_similar_task_and_its_filters(tmp_path):
     # mod4 determines parity, lt3 does not: mod4 favours even filters, lt3 odd ones
     save_entry(pool_entry("mod4", {i: (1.0 if f % 2 == 0 else 0.01) for f, i in enumerate(ids)}, source_hash), tmp_path)
     save_entry(pool_entry("lt3", {i: (1.0 if f % 2 else 0.01) for f, i in enumerate(ids)}, source_hash), tmp_path)
-    res = prune(PruneRequest("digit-pool", "smsp", 0.005, tasks=["parity"], options={"library": str(tmp_path),
+    res = prune(PruneRequest("digit-pool", "smsp", 0.005, tasks=["parity"], options={"mask_library": str(tmp_path),
                              "top_k": 1}, evaluate_before=False))  # fmt: skip
     info = res.masks.info
     assert info["chosen"] == ["mod4"] and info["similarity_leep"]["mod4"] > info["similarity_leep"]["lt3"]
@@ -193,7 +194,7 @@ def test_smsp_refuses_a_library_of_another_model(tmp_path):
 
     save_entry(pool_entry("mod4", {"backbone.0#filter0": 1.0}, "0" * 64), tmp_path)
     with pytest.raises(UserError, match="another pre-trained model"):
-        prune(PruneRequest("digit-pool", "smsp", 0.5, tasks=["parity"], options={"library": str(tmp_path)},
+        prune(PruneRequest("digit-pool", "smsp", 0.5, tasks=["parity"], options={"mask_library": str(tmp_path)},
                            evaluate_before=False))  # fmt: skip
 
 
@@ -207,14 +208,23 @@ def test_methods_meet_their_sparsity_within_half_a_point(digits_ctx, method, opt
 
 @pytest.mark.parametrize("model", ["pool-cnn", "pool-vit"])
 def test_smsp_meets_its_sparsity_with_a_real_library(tmp_path, model):
-    from edgeprune.library import build_entry
+    from edgeprune.prune.smsp_library import build_entry
 
     for task in ("mod4", "lt3"):
         save_entry(build_entry("digit-pool", model, task, 0.6, steps=2), tmp_path)
     res = prune(PruneRequest("digit-pool", "smsp", 0.6, tasks=["parity"], model=model,
-                             options={"library": str(tmp_path)}, evaluate_before=False))  # fmt: skip
+                             options={"mask_library": str(tmp_path)}, evaluate_before=False))  # fmt: skip
     assert abs(res.report.overall.sparsity - 0.6) <= 0.005
     assert res.masks.info["chosen"][0] == "mod4"  # parity is a function of mod4
+
+
+def test_every_method_in_the_registry_names_code_that_exists():
+    from edgeprune.prune.registry import BUILTIN_METHODS, load_reference, method_spec
+
+    for spec in BUILTIN_METHODS:
+        assert callable(load_reference(spec.factory)), spec.name
+        assert spec.sparsity_fixed_by(spec.options) == (0.5 if spec.name == "nm" else None)
+    assert method_spec("nm").sparsity_fixed_by({"pattern": "1:4"}) == 0.75
 
 
 def test_vit_structures_are_whole_heads_and_nodes():

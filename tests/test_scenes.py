@@ -1,6 +1,6 @@
 import numpy as np
 
-from edgeprune.data.scenes import SCENE_CLASSES, render_scene, scene_set
+from edgeprune.data.scene_renderer import SCENE_CLASSES, render_scene, scene_set
 
 
 def test_rendering_is_deterministic_for_a_seed():

@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from onnx import TensorProto, helper
 
-from edgeprune.export.sparse_ops import DOMAIN, OPSET, ConvAttrs, functions_for, sparse_conv_node
-from edgeprune.formats import to_bsr, to_csr, to_nm
-from edgeprune.runtime.library import host_library, session_options
+from edgeprune.formats.compressed import to_bsr, to_csr, to_nm
+from edgeprune.formats.onnx_ops import DOMAIN, OPSET, ConvAttrs, functions_for, sparse_conv_node
+from edgeprune.runtime.kernel_library import host_library, session_options
 
 ACTS = {"none": lambda t: t, "relu": torch.relu, "relu6": F.relu6, "silu": F.silu}
 

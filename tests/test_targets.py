@@ -67,7 +67,7 @@ def test_targets_cli_lists_and_shows(capsys):
 
 @pytest.fixture(scope="module")
 def nm_checkpoint(tmp_path_factory):
-    from edgeprune.pipeline import PruneRequest, prune, write_checkpoint
+    from edgeprune.prune.pipeline import PruneRequest, prune, write_checkpoint
 
     path = tmp_path_factory.mktemp("nm") / "nm.ept"
     write_checkpoint(prune(PruneRequest("digits", "nm", None, evaluate_before=False)), path)
@@ -82,13 +82,15 @@ def test_compile_for_a_jetson_cross_builds_and_records_the_tensorrt_path(nm_chec
     art = tmp_path / "jetson"
     code, out, err = run_cli(["compile", nm_checkpoint, "--target", "jetson", "-o", art], capsys)
     assert code == 0, err
-    manifest = json.loads((art / "manifest.json").read_text())
-    assert manifest["target"]["name"] == "jetson-orin-nano" and manifest["library"]["arch"] == "aarch64"
-    assert manifest["target"]["cpu_flags"] == ["-mcpu=cortex-a78ae"]
+    from edgeprune.contracts.manifest import Manifest
+
+    manifest = Manifest.read(art)
+    assert manifest.target.name == "jetson-orin-nano" and manifest.library.arch == "aarch64"
+    assert manifest.target.cpu_flags == ["-mcpu=cortex-a78ae"]
     assert (art / "libedgeprune_ort.so").read_bytes()[18] == 183  # ELF machine: aarch64
-    trt = manifest["gpu"]["tensorrt"]
+    trt = manifest.gpu.tensorrt
     assert trt["onnx"] == "dense.onnx" and "--sparsity=enable" in trt["build"] and trt["sparse_tensor_cores"]
-    assert manifest["check"]["max_rel_error_with_library"] is None and "verify" in manifest["check"]["with_library"]
+    assert manifest.check.max_rel_error_with_library is None and "verify" in manifest.check.with_library
     # The artifact cannot run here: bench says why instead of loading it.
     code, _, err = run_cli(["bench", art, "--seconds", "0.1"], capsys)
     assert code == 2 and "built for aarch64; this machine is x86_64" in err

@@ -4,7 +4,7 @@ from conftest import SharedBackbone, SharedNeck, TreeModel
 from torch import nn
 
 from edgeprune.errors import UserError
-from edgeprune.model.taskgraph import discover_task_graph
+from edgeprune.taskgraph.graph import discover_task_graph
 
 X = torch.randn(2, 3, 8, 8)
 

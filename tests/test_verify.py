@@ -12,7 +12,7 @@ from conftest import run_cli
 from onnx import numpy_helper
 
 from edgeprune.export.compile import CompileRequest, compile_artifact
-from edgeprune.pipeline import PruneRequest, prune, write_checkpoint
+from edgeprune.prune.pipeline import PruneRequest, prune, write_checkpoint
 
 TOOLS = ("aarch64-linux-gnu-g++", "qemu-aarch64", "mmdebstrap", "unshare")
 needs_emulation = pytest.mark.skipif(not all(shutil.which(t) for t in TOOLS),

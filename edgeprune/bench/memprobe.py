@@ -1,6 +1,6 @@
-"""Peak resident memory of one ONNX session, in a fresh process so sessions do not share a
-high-water mark (VmHWM: unlike ru_maxrss it does not carry the parent's peak across exec):
-``python -m edgeprune.bench.memprobe MODEL THREADS [LIBRARY|'' [SHAPE_JSON]]`` prints MiB."""
+"""Peak resident memory of one model of an artifact, in a fresh process so models do not share
+a high-water mark (VmHWM: unlike ru_maxrss it does not carry the parent's peak across exec):
+``python -m edgeprune.bench.memprobe ARTIFACT ROLE THREADS SHAPE_JSON`` prints MiB."""
 
 from __future__ import annotations
 
@@ -10,18 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeprune.runtime.library import session
+from edgeprune.contracts.manifest import Manifest
+from edgeprune.runtime.runner import open_runner
 
 
 def main() -> None:
-    model, threads = Path(sys.argv[1]), int(sys.argv[2])
-    library = Path(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3] else None
-    shape = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
-    sess = session(model, threads, library)
-    inp = sess.get_inputs()[0]
-    x = np.random.default_rng(0).standard_normal(shape or [1, *inp.shape[1:]]).astype(np.float32)
+    artifact, role, threads, shape = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+    runner = open_runner(artifact, Manifest.read(artifact), role, threads)
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     for _ in range(3):
-        sess.run(None, {inp.name: x})
+        runner.run({runner.input_name: x})
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             print(int(line.split()[1]) / 1024)  # kB -> MiB

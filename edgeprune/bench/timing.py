@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from edgeprune.contracts.results import LatencyStats
+
 
 @dataclasses.dataclass
 class Latency:
@@ -20,10 +22,10 @@ class Latency:
     def p50(self) -> float:
         return float(np.percentile(self.samples, 50))
 
-    def to_dict(self) -> dict[str, float | int]:
+    def stats(self) -> LatencyStats:
         s = self.samples
-        return {"p50_ms": self.p50, "p90_ms": float(np.percentile(s, 90)), "p99_ms": float(np.percentile(s, 99)),
-                "mean_ms": float(s.mean()), "min_ms": float(s.min()), "runs": int(s.size)}  # fmt: skip
+        return LatencyStats(p50_ms=self.p50, p90_ms=float(np.percentile(s, 90)), p99_ms=float(np.percentile(s, 99)),
+                            mean_ms=float(s.mean()), min_ms=float(s.min()), runs=int(s.size))  # fmt: skip
 
 
 def interleaved(

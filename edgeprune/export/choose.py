@@ -5,36 +5,23 @@ that is not N:M sparse, blocks that do not tile it) leaves that layer dense, wit
 
 from __future__ import annotations
 
-import dataclasses
+import functools
+from collections.abc import Callable
 
 import numpy as np
 
-from edgeprune.costmodel import CostTable, layer_kind
+from edgeprune.contracts.manifest import LayerRecord
+from edgeprune.costmodel.table import CostTable, layer_kind
 from edgeprune.errors import UserError
-from edgeprune.export.rewrite import ConvSite
-from edgeprune.export.shrink import Shrunk, shrink
-from edgeprune.formats import Compressed, as_matrix, bsr_fits, is_nm, to_bsr, to_csr, to_nm
+from edgeprune.export.sites import ConvSite
+from edgeprune.formats.compressed import Compressed, as_matrix, bsr_fits, is_nm, to_bsr, to_csr, to_nm
+from edgeprune.formats.shrunk import Shrunk, shrink
 
+# predicted ratio to dense, how to build the weight in the format, block shape, N:M pattern
+Candidate = tuple[float | None, Callable[[], Compressed | Shrunk | None], list[int] | None, list[int] | None]
 POLICIES = ("auto", "dense", "csr", "bsr", "nm", "shrunk")
 DEFAULT_BLOCKS = ((4, 1), (8, 1))
 DEFAULT_NM = ((2, 4),)
-
-
-@dataclasses.dataclass
-class LayerChoice:
-    name: str
-    kind: str
-    weight_shape: list[int]
-    input_shape: list[int]
-    activation: str
-    density: float
-    format: str  # dense | csr | bsr | nm | shrunk
-    block: list[int] | None
-    nm: list[int] | None
-    predicted_ratio: float | None
-    dense_bytes: int
-    stored_bytes: int
-    note: str = ""
 
 
 def block_density(w: np.ndarray, r: int, c: int) -> float:
@@ -50,45 +37,48 @@ def choose(
     policy: str = "auto",
     blocks: tuple[tuple[int, int], ...] = DEFAULT_BLOCKS,
     nms: tuple[tuple[int, int], ...] = DEFAULT_NM,
-) -> tuple[LayerChoice, Compressed | Shrunk | None]:
+) -> tuple[LayerRecord, Compressed | Shrunk | None]:
     if policy not in POLICIES:
         raise UserError(f"unknown format policy '{policy}'; use one of {', '.join(POLICIES)}")
     w = site.weight
     kind = layer_kind(site.attrs.kernel_shape)
     density = site.density
-    # Candidates: format -> (predicted ratio, how to build it, block, nm)
-    cands: dict[str, tuple[float | None, object, list[int] | None, list[int] | None]] = {}
+    cands: dict[str, Candidate] = {}
     cands["csr"] = (table.ratio("csr", kind, density), lambda: to_csr(w), None, None)
     for r, c in blocks:
         if bsr_fits(w, r, c):
             ratio = table.ratio("bsr", kind, block_density(w, r, c))
             if "bsr" not in cands or (ratio is not None and (cands["bsr"][0] is None or ratio < cands["bsr"][0])):
-                cands["bsr"] = (ratio, lambda r=r, c=c: to_bsr(w, r, c), [r, c], None)
+                cands["bsr"] = (ratio, functools.partial(to_bsr, w, r, c), [r, c], None)
     for n, m in nms:
         if is_nm(w, n, m):
-            cands["nm"] = (table.ratio("nm", kind, n / m), lambda n=n, m=m: to_nm(w, n, m), None, [n, m])
+            cands["nm"] = (table.ratio("nm", kind, n / m), functools.partial(to_nm, w, n, m), None, [n, m])
             break
     shrunk = shrink(w, site.bias, site.act)
     if shrunk is not None:
         cands["shrunk"] = (table.ratio("shrunk", kind, shrunk.fraction), lambda: shrunk, None, None)
-    note = ""
+    best, predicted, note = "dense", 1.0, ""
     if policy == "auto":
-        best, best_ratio = "dense", 1.0
         for fmt, (ratio, _, _, _) in cands.items():
-            if ratio is not None and ratio < best_ratio:
-                best, best_ratio = fmt, ratio
-    elif policy == "dense" or policy in cands:
-        best = policy
-        best_ratio = 1.0 if policy == "dense" else cands[policy][0]
+            if ratio is not None and ratio < predicted:
+                best, predicted = fmt, ratio
+        forced_ratio: float | None = predicted
+    elif policy in cands:
+        best, forced_ratio = policy, cands[policy][0]
     else:
-        best, best_ratio = "dense", 1.0
-        why = {"nm": "not N:M sparse", "bsr": "blocks do not tile it", "shrunk": "no whole filter pruned"}
-        note = f"cannot take {policy} ({why[policy]})"
-    choice = LayerChoice(site.name, kind, list(w.shape), input_shape, site.act, density, best, None, None,
-                         best_ratio, int(w.nbytes), int(w.nbytes), note)  # fmt: skip
+        forced_ratio = 1.0
+        if policy != "dense":
+            why = {"nm": "not N:M sparse", "bsr": "blocks do not tile it", "shrunk": "no whole filter pruned"}
+            note = f"cannot take {policy} ({why[policy]})"
+    choice = LayerRecord(name=site.name, kind=kind, weight_shape=list(w.shape), input_shape=input_shape,
+                         activation=site.act, density=density, format=best, block=None, nm=None,
+                         predicted_ratio=forced_ratio, dense_bytes=int(w.nbytes), stored_bytes=int(w.nbytes),
+                         note=note)  # fmt: skip
     if best == "dense":
         return choice, None
     _, build, choice.block, choice.nm = cands[best]
     comp = build()
+    if comp is None:  # the candidate was only listed after its shape checks passed
+        raise AssertionError(f"{site.name}: {best} could not be built")
     choice.stored_bytes = comp.nbytes
     return choice, comp

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -44,7 +46,7 @@ class DenseMultiTask(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.heads = nn.ModuleDict(
-            {t: ASPPHead(backbone.out_channels, head_width, c) for t, c in task_channels.items()}
+            {t: ASPPHead(cast(int, backbone.out_channels), head_width, c) for t, c in task_channels.items()}
         )
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -13,6 +13,8 @@ Usage::
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,7 +26,7 @@ _STRIDE8_BLOCK = 5  # index of the last block at output stride 8 (40 channels)
 _STRIDE16_BLOCK = 10  # index of the last block at output stride 16 (112 channels)
 
 
-def _efficientnet_lite0(pretrained: bool) -> nn.Module:
+def _efficientnet_lite0(pretrained: bool) -> Any:  # an EfficientNet (the package has no types)
     try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError as exc:  # pragma: no cover - an install problem, reported plainly

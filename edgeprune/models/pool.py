@@ -13,6 +13,8 @@ Usage::
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -90,7 +92,7 @@ class PoolViT(nn.Module):
     def structures(self, prefix: str = "") -> list[tuple[str, list[Part]]]:
         """The attention heads and MLP nodes of every block (embeddings and heads stay dense)."""
         out = []
-        for i, block in enumerate(self.blocks):
+        for i, block in enumerate(cast(Block, b) for b in self.blocks):
             out += block.attn.structures(f"{prefix}blocks.{i}.attn") + block.mlp.structures(f"{prefix}blocks.{i}.mlp")
         return out
 
@@ -121,7 +123,7 @@ class PoolCNN(nn.Module):
         convs, fc = [0, 4, 8], 13
         out: list[tuple[str, list[Part]]] = []
         for i, c in enumerate(convs):
-            w = self.backbone[c].weight
+            w = cast(nn.Conv2d, self.backbone[c]).weight
             for f in range(w.shape[0]):
                 parts: list[Part] = [(f"{prefix}backbone.{c}.weight", 0, f, f + 1)]
                 if i + 1 < len(convs):
@@ -129,7 +131,7 @@ class PoolCNN(nn.Module):
                 else:
                     parts.append((f"{prefix}backbone.{fc}.weight", 1, 4 * f, 4 * f + 4))
                 out.append((f"{prefix}backbone.{c}#filter{f}", parts))
-        for j in range(self.backbone[fc].out_features):
+        for j in range(cast(nn.Linear, self.backbone[fc]).out_features):
             parts = [(f"{prefix}backbone.{fc}.weight", 0, j, j + 1)]
             parts += [(f"{prefix}heads.{t}.weight", 1, j, j + 1) for t in self.heads]
             out.append((f"{prefix}backbone.{fc}#node{j}", parts))

@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import collections
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -45,7 +46,6 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from edgeprune.masks import ELEMENT, MaskSet
-from edgeprune.prune.base import MethodSpec, register
 from edgeprune.prune.context import PruneContext
 from edgeprune.workload.base import repeat_batches
 
@@ -102,7 +102,7 @@ class AdapMTLPruner:
         self.window, self.warmup, self.ramp, self.from_scratch = window, warmup, ramp, from_scratch
 
     @staticmethod
-    def sparsity(params: dict[str, Tensor], comp_of: dict[str, str], s: dict[str, Tensor]) -> float:
+    def sparsity(params: Mapping[str, Tensor], comp_of: dict[str, str], s: Mapping[str, Tensor]) -> float:
         """Overall share of exact zeros of w' (parameter-count weighted over components)."""
         zeros = sum(int((p.detach().abs() <= torch.sigmoid(s[comp_of[n]].detach())).sum()) for n, p in params.items())
         return zeros / sum(p.numel() for p in params.values())
@@ -111,8 +111,9 @@ class AdapMTLPruner:
         model = ctx.model
         if self.from_scratch:
             for module in model.modules():
-                if hasattr(module, "reset_parameters"):
-                    module.reset_parameters()
+                reset = getattr(module, "reset_parameters", None)
+                if callable(reset):
+                    reset()
         comp_of = {n: ctx.graph.component_of(n) for n in ctx.params}
         s = {c: nn.Parameter(torch.tensor(self._initial_threshold(
                  {n: p for n, p in ctx.params.items() if comp_of[n] == c}, sparsity)))
@@ -129,7 +130,7 @@ class AdapMTLPruner:
                                                      tasks=ctx.tasks, seed=ctx.seed), 1):  # fmt: skip
             effective = {n: soft_threshold(p, s[comp_of[n]]) for n, p in ctx.params.items()}
             losses = ctx.workload.task_losses(functional_call(model, effective, (x,)), y)
-            loss = sum(lam[t] * losses[t] for t in ctx.tasks)
+            loss = cast(Tensor, sum(lam[t] * losses[t] for t in ctx.tasks))
             weights_opt.zero_grad()
             threshold_opt.zero_grad()
             loss.backward()
@@ -159,14 +160,14 @@ class AdapMTLPruner:
             acc = per_comp.setdefault(comp_of[n], [0, 0])
             acc[0] += int((~m).sum())
             acc[1] += m.numel()
-        info = {
+        info: dict[str, object] = {
             "component_sparsity": {c: z / t for c, (z, t) in per_comp.items()},
             "thresholds": {c: float(torch.sigmoid(v.detach() + offset)) for c, v in s.items()},
             "stopped_at_step": stopped_at, "final_shift": offset, "final_task_weights": lam,
         }  # fmt: skip
         return MaskSet(masks, default=ELEMENT, info=info)
 
-    def _initial_threshold(self, params: dict[str, Tensor], target: float) -> float:
+    def _initial_threshold(self, params: Mapping[str, Tensor], target: float) -> float:
         """The given initial s, else the one whose sigmoid prunes a twentieth of the target
         among ``params`` (one component's weights: each starts from its own weight scale, and
         since sigmoid(s) ~ e^s there, a common lift scales every threshold by one factor)."""
@@ -177,7 +178,7 @@ class AdapMTLPruner:
         v = float(torch.quantile(sample, target / 20).clamp(1e-8, 0.5))
         return math.log(v / (1 - v))
 
-    def _common_shift(self, params: dict[str, Tensor], comp_of: dict[str, str], s: dict[str, Tensor],
+    def _common_shift(self, params: Mapping[str, Tensor], comp_of: dict[str, str], s: Mapping[str, Tensor],
                       target: float, lo: float = -40.0) -> float:  # fmt: skip
         """The smallest shift added to every s_c (bisection) that reaches ``target``."""
 
@@ -193,7 +194,7 @@ class AdapMTLPruner:
                 hi = mid
         return hi
 
-    def _raise_to(self, params: dict[str, Tensor], comp_of: dict[str, str], s: dict[str, Tensor],
+    def _raise_to(self, params: Mapping[str, Tensor], comp_of: dict[str, str], s: Mapping[str, Tensor],
                   floor: float) -> None:  # fmt: skip
         """Lift every threshold by one common amount if the sparsity is below the ramp."""
         if self.sparsity(params, comp_of, s) >= floor:
@@ -202,11 +203,3 @@ class AdapMTLPruner:
         with torch.no_grad():
             for v in s.values():
                 v.add_(shift)
-
-
-register(MethodSpec(
-    "adapmtl", "AdapMTL (arXiv 2408.03913): per-component learned soft thresholds, adaptive task weights",
-    {"train_steps": 1000, "train_batch_size": 16, "train_lr": 1e-4, "threshold_lr": 2e-3, "threshold_decay": 0.0,
-     "init_threshold": None, "window": 500, "warmup": 100, "ramp": 0.6, "from_scratch": False},
-    AdapMTLPruner,
-))  # fmt: skip

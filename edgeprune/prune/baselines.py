@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from edgeprune.masks import Granularity, MaskSet
-from edgeprune.prune.base import MethodSpec, register
 from edgeprune.prune.context import PruneContext
 from edgeprune.prune.importance import Importance, MagnitudeImportance, RandomImportance
 from edgeprune.prune.policy import allocate
@@ -43,24 +42,26 @@ class LayerNormalised:
         return {n: s / s.mean().clamp_min(1e-12) for n, s in self.inner.scores(ctx).items()}
 
 
-def _nm_sparsity(opts: Mapping[str, Any]) -> float | None:
-    return Granularity.parse(opts["pattern"]).implied_sparsity
+def random_pruner(granularity: str, scope: str, seed: int) -> ScorePruner:
+    """Method ``random``: seeded random scores, kept by policy."""
+    return ScorePruner(RandomImportance(seed), Granularity.parse(granularity), scope)
 
 
-register(MethodSpec(
-    "random", "random scores (seeded), kept by policy", {"granularity": "element", "scope": "layer", "seed": 0},
-    lambda granularity, scope, seed: ScorePruner(RandomImportance(seed), Granularity.parse(granularity), scope),
-))  # fmt: skip
-register(MethodSpec(
-    "magnitude", "|w| (Han et al. 2015), layer-wise or global", {"granularity": "element", "scope": "layer"},
-    lambda granularity, scope: ScorePruner(MagnitudeImportance(), Granularity.parse(granularity), scope),
-))  # fmt: skip
-register(MethodSpec(
-    "nm", "N:M magnitude (default 2:4) along input channels, for sparse tensor cores", {"pattern": "2:4"},
-    lambda pattern: ScorePruner(MagnitudeImportance(), Granularity.parse(pattern)),
-    fixed_sparsity=_nm_sparsity,
-))  # fmt: skip
-register(MethodSpec(
-    "l1-filter", "whole filters by L1 norm (Li et al., ICLR 2017), the same share per layer", {"scope": "layer"},
-    lambda scope: ScorePruner(LayerNormalised(MagnitudeImportance()), Granularity("channel"), scope),
-))  # fmt: skip
+def magnitude_pruner(granularity: str, scope: str) -> ScorePruner:
+    """Method ``magnitude``: |w|, layer-wise or global."""
+    return ScorePruner(MagnitudeImportance(), Granularity.parse(granularity), scope)
+
+
+def nm_pruner(pattern: str) -> ScorePruner:
+    """Method ``nm``: N:M magnitude along input channels."""
+    return ScorePruner(MagnitudeImportance(), Granularity.parse(pattern))
+
+
+def nm_sparsity(options: Mapping[str, Any]) -> float | None:
+    """The sparsity method ``nm``'s pattern fixes (2:4 -> 0.5)."""
+    return Granularity.parse(options["pattern"]).implied_sparsity
+
+
+def l1_filter_pruner(scope: str) -> ScorePruner:
+    """Method ``l1-filter``: whole filters by L1 norm, normalised per layer."""
+    return ScorePruner(LayerNormalised(MagnitudeImportance()), Granularity("channel"), scope)

@@ -6,7 +6,7 @@ import dataclasses
 
 from torch import Tensor, nn
 
-from edgeprune.model.taskgraph import TaskGraph
+from edgeprune.taskgraph.graph import TaskGraph
 from edgeprune.workload.base import Workload
 
 

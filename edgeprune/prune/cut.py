@@ -30,7 +30,6 @@ from torch import Tensor
 
 from edgeprune.errors import UserError
 from edgeprune.masks import ELEMENT, MaskSet
-from edgeprune.prune.base import MethodSpec, register
 from edgeprune.prune.context import PruneContext
 from edgeprune.prune.fusion import FUSIONS, fuse
 from edgeprune.prune.importance import connection_sensitivity
@@ -111,10 +110,3 @@ class CUTPruner:
                                    "backward": self.calib_batches * len(ctx.tasks),
                                    "batch_size": self.calib_batch_size}}  # fmt: skip
         return MaskSet(self.masks_at(ranks, ctx, ratio), default=ELEMENT, info=info)
-
-
-register(MethodSpec(
-    "cut", "CUT (arXiv 2504.09803): per-task gradient scores, per-task top-k, OR/AND/vote fusion",
-    {"fusion": "or", "vote_min": None, "calib_batches": 50, "calib_batch_size": 8},
-    CUTPruner, finetune_defaults={"lr": 1e-5, "steps": 1000},
-))  # fmt: skip

@@ -10,6 +10,7 @@ weights, not groups, so the overall sparsity lands within one group of the targe
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -80,7 +81,7 @@ def _apportion(grouped: Mapping[str, tuple[Tensor, Tensor]], sparsity: float) ->
     largest fractional remainder (Hamilton apportionment), so every layer stays within one
     group of its share and the total within about half a small group of the target. Every
     layer keeps at least its best group."""
-    state = {}
+    state: dict[str, list[Any]] = {}  # name -> [order, cumulative sizes, groups kept, share]
     left = 0.0
     for n, (g, z) in grouped.items():
         order = torch.argsort(g, descending=True, stable=True)

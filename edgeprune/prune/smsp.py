@@ -1,7 +1,7 @@
 """SMSP: scalable mask selection pruning, one-shot pruning for fast-adapting pre-trained models
 (arXiv 2307.04365).
 
-1. A mask library (Sec. 3.1, :mod:`edgeprune.library`) holds pruned results of earlier tasks on
+1. A mask library (Sec. 3.1, :mod:`edgeprune.prune.smsp_library`) holds pruned results of earlier tasks on
    the same pre-trained model with a score per filter / node / attention head.
 2. Similar tasks (Sec. 3.2): LEEP (Nguyen et al., ICML 2020) between the new task's data and
    each library task, from the pre-trained model's outputs for that library task; the top-k
@@ -14,7 +14,7 @@
 
 Usage::
 
-    masks = SMSPPruner(library="lib/", top_k=2).prune(ctx, 0.8)   # masks.info["similar"]
+    masks = SMSPPruner(mask_library="lib/", top_k=2).prune(ctx, 0.8)   # masks.info["similar"]
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ from __future__ import annotations
 import torch
 
 from edgeprune.errors import UserError
-from edgeprune.library import load_library
 from edgeprune.masks import Granularity, MaskSet
-from edgeprune.prune.base import MethodSpec, register
 from edgeprune.prune.context import PruneContext
 from edgeprune.prune.leep import leep
+from edgeprune.prune.smsp_library import load_library
 from edgeprune.prune.structures import find_structures, select_structures, structure_masks
 
 
@@ -43,10 +42,10 @@ def aggregate(score_sets: list[dict[str, float]]) -> dict[str, float]:
 class SMSPPruner:
     """LEEP-ranked library tasks, aggregated structure scores, one round of structured pruning."""
 
-    def __init__(self, library: str | None = None, top_k: int = 2) -> None:
-        if not library:
-            raise UserError("method smsp needs --library DIR (build one with 'edgeprune library add')")
-        self.library, self.top_k = library, top_k
+    def __init__(self, mask_library: str | None = None, top_k: int = 2) -> None:
+        if not mask_library:
+            raise UserError("method smsp needs --mask-library DIR (build one with 'edgeprune mask-library add')")
+        self.mask_library, self.top_k = mask_library, top_k
 
     def similarities(self, ctx: PruneContext, candidates: list[str]) -> dict[str, float]:
         """LEEP of each library task's pre-trained outputs for the new task's labels."""
@@ -65,9 +64,9 @@ class SMSPPruner:
         if len(ctx.tasks) != 1:
             raise UserError(f"smsp prunes one new task at a time; got {len(ctx.tasks)}: {', '.join(ctx.tasks)}")
         (task,) = ctx.tasks
-        entries = [e for e in load_library(self.library) if e.task != task]
+        entries = [e for e in load_library(self.mask_library) if e.task != task]
         if not entries:
-            raise UserError(f"the library {self.library} has no entry for another task than '{task}'")
+            raise UserError(f"the library {self.mask_library} has no entry for another task than '{task}'")
         foreign = [e for e in entries if e.source_hash != ctx.source_hash]
         if foreign:
             raise UserError(
@@ -77,14 +76,11 @@ class SMSPPruner:
         sims = self.similarities(ctx, [e.task for e in entries])
         chosen = sorted(entries, key=lambda e: -sims[e.task])[: self.top_k]
         scores = aggregate([e.scores for e in chosen])
-        structures = find_structures(ctx.source_model, ctx.params)
+        source = ctx.source_model
+        if source is None:  # similarities() has refused it already
+            raise UserError("smsp needs the pre-trained model to find its structures")
+        structures = find_structures(source, ctx.params)
         keep = select_structures(scores, structures, ctx.params, sparsity)
         info = {"similarity_leep": sims, "chosen": [e.task for e in chosen], "structures": len(structures),
                 "kept_structures": len(keep)}  # fmt: skip
         return MaskSet(structure_masks(ctx.params, structures, keep), default=Granularity("channel"), info=info)
-
-
-register(MethodSpec(
-    "smsp", "SMSP (arXiv 2307.04365): LEEP-similar library tasks' structure scores, one structured round",
-    {"library": None, "top_k": 2}, SMSPPruner, finetune_defaults={"steps": 100, "lr": 1e-3},
-))  # fmt: skip

@@ -15,12 +15,11 @@ Usage::
 
 from __future__ import annotations
 
-from edgeprune.finetune import FinetuneConfig, masked_finetune
 from edgeprune.masks import ELEMENT, MaskSet
-from edgeprune.prune.base import MethodSpec, register
 from edgeprune.prune.context import PruneContext
 from edgeprune.prune.importance import MagnitudeImportance, connection_sensitivity
 from edgeprune.prune.policy import allocate
+from edgeprune.train.finetune import FinetuneConfig, masked_finetune
 
 
 class SNIPPruner:
@@ -52,13 +51,3 @@ class IMPPruner:
         schedule = [round(1 - (1 - sparsity) ** (i / self.rounds), 4) for i in range(1, self.rounds + 1)]
         masks.info = {"schedule": schedule, "round_steps": self.round_steps}
         return masks
-
-
-register(MethodSpec(
-    "snip", "SNIP (Lee et al. 2019): connection sensitivity on one batch, global top-k",
-    {"calib_batch_size": 32}, SNIPPruner,
-))  # fmt: skip
-register(MethodSpec(
-    "imp", "iterative global magnitude pruning, masked fine-tuning between rounds",
-    {"rounds": 3, "round_steps": 100}, lambda rounds, round_steps: IMPPruner(rounds, round_steps),
-))  # fmt: skip

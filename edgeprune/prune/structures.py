@@ -46,8 +46,9 @@ def _declared(params: Mapping[str, Tensor], declared: list[tuple[str, list[Part]
 def find_structures(model: nn.Module, params: Mapping[str, Tensor]) -> list[Structure]:
     """The root's declared structures if it declares them; else the submodules' declared
     structures, then one per output row of each remaining prunable weight."""
-    if callable(getattr(model, "structures", None)):
-        return _declared(params, model.structures(""))
+    declared = getattr(model, "structures", None)
+    if callable(declared):
+        return _declared(params, declared(""))
     found: list[Structure] = []
     for name, module in model.named_modules():
         if name and callable(getattr(module, "structures", None)):
@@ -87,7 +88,7 @@ def select_structures(scores: Mapping[str, float], structures: list[Structure], 
             by_group.setdefault(group[s.id], []).append(scores[s.id])
     mean = {g: (sum(v) / len(v)) or 1.0 for g, v in by_group.items()}
     ranked = sorted((s for s in structures if s.id in scores), key=lambda s: scores[s.id] / mean[group[s.id]])
-    protected = {}
+    protected: dict[str, str] = {}
     for s in reversed(ranked):
         protected.setdefault(group[s.id], s.id)
     masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in params.items()}

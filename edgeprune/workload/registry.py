@@ -1,4 +1,9 @@
-"""Resolving ``--workload``: a built-in name, ``path/to/file.py:attribute`` or ``module:attribute``."""
+"""Resolving ``--workload``: a built-in name, ``path/to/file.py:attribute`` or ``module:attribute``.
+
+A checkpoint records the reference it was pruned with, a file path made absolute
+(:func:`workload_reference`), so it resolves from any directory; :func:`checkpoint_workload`
+resolves it again, or the user's ``--workload`` instead.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +27,9 @@ BUILTIN: dict[str, Callable[[], Workload]] = {
 
 def _load_attribute(spec: str) -> object:
     target, _, attr = spec.rpartition(":")
-    if target.endswith(".py"):
-        path = Path(target)
+    file_ref = _split_file_reference(spec)
+    if file_ref is not None:
+        path = file_ref[0]
         if not path.is_file():
             raise UserError(f"workload file not found: {path}")
         module_name = f"edgeprune_user_workload_{abs(hash(path.resolve()))}"
@@ -55,6 +61,38 @@ def resolve_workload(spec: str) -> Workload:
     if not isinstance(obj, Workload):
         raise UserError(f"'{spec}' is a {type(obj).__name__}, not an edgeprune.workload.Workload")
     return obj
+
+
+def _split_file_reference(spec: str) -> tuple[Path, str] | None:
+    """``(path, attribute)`` of a ``FILE.py:ATTR`` reference, else ``None``."""
+    target, sep, attr = spec.rpartition(":")
+    return (Path(target), attr) if sep and target.endswith(".py") else None
+
+
+def workload_reference(spec: str) -> str:
+    """The reference to record for ``spec``: a ``FILE.py:ATTR`` path made absolute (so the
+    checkpoint works from another directory); built-in names and ``MODULE:ATTR`` unchanged."""
+    file_ref = _split_file_reference(spec)
+    if file_ref is None:
+        return spec
+    path, attr = file_ref
+    return f"{path.resolve()}:{attr}"
+
+
+def checkpoint_workload(recorded: str, override: str | None = None) -> Workload:
+    """The workload of a checkpoint: ``override`` (the user's ``--workload``) if given, else the
+    reference the checkpoint recorded. A recorded workload that cannot be found (its file is
+    gone, its module is not importable, the name or attribute is unknown) is a
+    :class:`UserError` that says so and asks for ``--workload``."""
+    if override is not None:
+        return resolve_workload(override)
+    try:
+        return resolve_workload(recorded)
+    except UserError as exc:
+        raise UserError(
+            f"the checkpoint's workload '{recorded}' cannot be found ({exc}); pass --workload FILE.py:ATTR, "
+            "MODULE:ATTR or a built-in name to say where it is now"
+        ) from None
 
 
 def build_model(workload: Workload, model: str | None = None, weights: str | Path | None = None) -> nn.Module:

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from edgeprune import metrics as M
-from edgeprune.data.scenes import SCENE_CLASSES, scene_set
+from edgeprune.data.scene_renderer import SCENE_CLASSES, scene_set
 from edgeprune.models.lite0 import MTLLite0
 from edgeprune.models.resnet import MTLResNet
 from edgeprune.workload.base import Metric, ModelSpec, Split, Task, TensorData, Workload

@@ -1,6 +1,7 @@
 // ONNX Runtime custom ops of the `edgeprune` domain, on the lite custom-op API.
 //
-// Op names are <Format>Conv<Activation>: Csr|Bsr|Nm x ""|Relu|Relu6|Silu. Inputs:
+// Op names are <Format>Conv<Activation>: Csr|Bsr|Nm x an activation suffix of src/activation.h
+// (none, Relu, ...). Inputs:
 //   Csr/Bsr: X, values, indices (int32), ptr (int32), bias
 //   Nm:      X, values, nm_idx (uint8), bias
 // Attributes: kernel_shape, strides, pads (t, l, b, r), dilations, weight_shape
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "activation.h"
 #include "edgeprune/kernels.h"
 
 namespace {
@@ -187,10 +189,9 @@ EP_API OrtStatus* ORT_API_CALL RegisterCustomOps(OrtSessionOptions* options, con
   static std::once_flag once;
   try {
     std::call_once(once, [] {
-      add_activation<EP_ACT_NONE>("");
-      add_activation<EP_ACT_RELU>("Relu");
-      add_activation<EP_ACT_RELU6>("Relu6");
-      add_activation<EP_ACT_SILU>("Silu");
+#define EP_ADD_ACTIVATION(value, suffix, result) add_activation<value>(suffix);
+      EP_ACTIVATIONS(EP_ADD_ACTIVATION)
+#undef EP_ADD_ACTIVATION
       for (auto& op : ops()) domain.Add(op.get());
     });
     Ort::UnownedSessionOptions(options).Add(domain);

@@ -1,12 +1,13 @@
-// AVX2 + FMA path (8 floats per vector); compiled with -mavx2 -mfma, run only when the CPU has both.
+// The avx2 row of isa_table.inc: AVX2 + FMA intrinsics (lanes, flags and CPU check are there).
 #include <immintrin.h>
 
 #include "plan.h"
 
 namespace {
 struct V {
+  static constexpr ep_isa isa = EP_ISA_AVX2;
   using T = __m256;
-  static constexpr int W = 8;
+  static constexpr int W = ep::kIsaRows[isa].lanes;
   static T zero() { return _mm256_setzero_ps(); }
   static T load(const float* p) { return _mm256_loadu_ps(p); }
   static T bcast(float f) { return _mm256_set1_ps(f); }
@@ -16,9 +17,3 @@ struct V {
 }  // namespace
 
 #include "tile.inl"
-
-namespace ep {
-void run_avx2(const Plan& p, const float* xp, float* y, ep_parallel_for pf, void* runner) {
-  run_all(p, xp, y, pf, runner);
-}
-}  // namespace ep

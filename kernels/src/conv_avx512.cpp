@@ -1,12 +1,13 @@
-// AVX-512F path (16 floats per vector); compiled with -mavx512f, run only when the CPU has it.
+// The avx512 row of isa_table.inc: AVX-512F intrinsics (lanes, flags and CPU check are there).
 #include <immintrin.h>
 
 #include "plan.h"
 
 namespace {
 struct V {
+  static constexpr ep_isa isa = EP_ISA_AVX512;
   using T = __m512;
-  static constexpr int W = 16;
+  static constexpr int W = ep::kIsaRows[isa].lanes;
   static T zero() { return _mm512_setzero_ps(); }
   static T load(const float* p) { return _mm512_loadu_ps(p); }
   static T bcast(float f) { return _mm512_set1_ps(f); }
@@ -16,9 +17,3 @@ struct V {
 }  // namespace
 
 #include "tile.inl"
-
-namespace ep {
-void run_avx512(const Plan& p, const float* xp, float* y, ep_parallel_for pf, void* runner) {
-  run_all(p, xp, y, pf, runner);
-}
-}  // namespace ep

@@ -1,12 +1,13 @@
-// NEON path for aarch64 (4 floats per vector); every ARMv8-A CPU has it.
+// The neon row of isa_table.inc: aarch64 NEON intrinsics (lanes and CPU check are there).
 #include <arm_neon.h>
 
 #include "plan.h"
 
 namespace {
 struct V {
+  static constexpr ep_isa isa = EP_ISA_NEON;
   using T = float32x4_t;
-  static constexpr int W = 4;
+  static constexpr int W = ep::kIsaRows[isa].lanes;
   static T zero() { return vdupq_n_f32(0.f); }
   static T load(const float* p) { return vld1q_f32(p); }
   static T bcast(float f) { return vdupq_n_f32(f); }
@@ -16,9 +17,3 @@ struct V {
 }  // namespace
 
 #include "tile.inl"
-
-namespace ep {
-void run_neon(const Plan& p, const float* xp, float* y, ep_parallel_for pf, void* runner) {
-  run_all(p, xp, y, pf, runner);
-}
-}  // namespace ep

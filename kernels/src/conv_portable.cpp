@@ -1,11 +1,12 @@
-// Portable path: the tiled algorithm on scalars (the compiler may vectorise it for the
-// baseline instruction set). Used where no SIMD path exists.
+// The portable row of isa_table.inc: the tiled algorithm on scalars (the compiler may
+// vectorise it for the baseline instruction set). Used where no SIMD path exists.
 #include "plan.h"
 
 namespace {
 struct V {
+  static constexpr ep_isa isa = EP_ISA_REF;
   using T = float;
-  static constexpr int W = 1;
+  static constexpr int W = ep::kIsaRows[isa].lanes;
   static T zero() { return 0.f; }
   static T load(const float* p) { return *p; }
   static T bcast(float f) { return f; }
@@ -15,9 +16,3 @@ struct V {
 }  // namespace
 
 #include "tile.inl"
-
-namespace ep {
-void run_portable(const Plan& p, const float* xp, float* y, ep_parallel_for pf, void* runner) {
-  run_all(p, xp, y, pf, runner);
-}
-}  // namespace ep

@@ -7,6 +7,7 @@
 #include <new>
 #include <string>
 
+#include "activation.h"
 #include "plan.h"
 
 namespace ep {
@@ -170,12 +171,6 @@ static int validate(const ep_conv_shape* s, const ep_sparse_weight* w) {
   return 0;
 }
 
-// Floats per vector, and how many vector accumulators a tile may keep in registers.
-static int lanes(ep_isa isa) {
-  return isa == EP_ISA_AVX512 ? 16 : isa == EP_ISA_AVX2 ? 8 : isa == EP_ISA_NEON ? 4 : 1;
-}
-static int accumulators(ep_isa isa) { return isa == EP_ISA_AVX2 ? 12 : isa == EP_ISA_REF ? 16 : 24; }
-
 static Plan* build(const ep_conv_shape* s, const ep_sparse_weight* w, const float* bias, ep_isa isa) {
   auto* p = new (std::nothrow) Plan();
   if (!p) return set_error("out of memory"), nullptr;
@@ -186,7 +181,7 @@ static Plan* build(const ep_conv_shape* s, const ep_sparse_weight* w, const floa
   p->out_plane = int64_t(p->oh) * p->ow;
   p->out_row_stride = p->ow;
   p->last_row_width = p->ow;
-  const int vw = lanes(isa);
+  const int vw = kIsaRows[isa].lanes;
   const int width = 2 * std::max(vw, 4);  // two vectors (the portable path: two NEON-sized ones)
   const bool pointwise = s->kh == 1 && s->kw == 1 && s->stride_h == 1 && s->stride_w == 1 && s->pad_t == 0 &&
                          s->pad_l == 0 && s->pad_b == 0 && s->pad_r == 0;
@@ -208,7 +203,7 @@ static Plan* build(const ep_conv_shape* s, const ep_sparse_weight* w, const floa
     p->C = w->block_c;
   }
   p->block_rows = s->out_c / p->R;
-  finish_plan(*p, vw, accumulators(isa));
+  finish_plan(*p, vw, kIsaRows[isa].accumulators);
   const int64_t K = k_of(*s);
   if (w->fmt == EP_FMT_NM) {
     // N:M runs as CSR: each kept value becomes one column of its row.
@@ -236,16 +231,15 @@ static Plan* build(const ep_conv_shape* s, const ep_sparse_weight* w, const floa
 
 static RunFn run_of(ep_isa isa) {
   switch (isa) {
-#if defined(EP_HAVE_X86)
-    case EP_ISA_AVX2: return run_avx2;
-    case EP_ISA_AVX512: return run_avx512;
-#endif
-#if defined(EP_HAVE_NEON)
-    case EP_ISA_NEON: return run_neon;
-#endif
-    default: return run_portable;
+#define EP_ISA_ROW(id, name, arch, lanes, acc, flags, check) EP_IF_BUILT_##arch(case id: return run<id>;)
+#include "isa_table.inc"
+#undef EP_ISA_ROW
+    default: return run<EP_ISA_REF>;
   }
 }
+
+// The row of isa, or nullptr for a value outside the table.
+static const IsaRow* row_of(int isa) { return isa >= 0 && isa < kIsaCount ? &kIsaRows[isa] : nullptr; }
 
 }  // namespace ep
 
@@ -261,25 +255,15 @@ int ep_abi_version(void) { return EP_ABI_VERSION; }
 const char* ep_last_error(void) { return g_error.c_str(); }
 
 const char* ep_isa_name(ep_isa isa) {
-  switch (isa) {
-    case EP_ISA_REF: return "portable";
-    case EP_ISA_AVX2: return "avx2";
-    case EP_ISA_AVX512: return "avx512";
-    case EP_ISA_NEON: return "neon";
-  }
-  return "unknown";
+  const IsaRow* row = row_of(isa);
+  return row ? row->name : "unknown";
 }
 
 int ep_isa_available(ep_isa isa) {
   switch (isa) {
-    case EP_ISA_REF: return 1;
-#if defined(EP_HAVE_X86)
-    case EP_ISA_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case EP_ISA_AVX512: return __builtin_cpu_supports("avx512f");
-#endif
-#if defined(EP_HAVE_NEON)
-    case EP_ISA_NEON: return 1;
-#endif
+#define EP_ISA_ROW(id, name, arch, lanes, acc, flags, check) EP_IF_BUILT_##arch(case id: return (check);)
+#include "isa_table.inc"
+#undef EP_ISA_ROW
     default: return 0;
   }
 }
@@ -287,17 +271,23 @@ int ep_isa_available(ep_isa isa) {
 int ep_select_isa(void) {
   const char* forced = std::getenv("EDGEPRUNE_ISA");
   if (forced && *forced) {
-    for (int i = EP_ISA_REF; i <= EP_ISA_NEON; ++i)
-      if (std::strcmp(forced, ep_isa_name(ep_isa(i))) == 0) {
-        if (ep_isa_available(ep_isa(i))) return i;
+    for (const IsaRow& row : kIsaRows)
+      if (std::strcmp(forced, row.name) == 0) {
+        if (ep_isa_available(row.id)) return row.id;
         set_error("EDGEPRUNE_ISA=%s: this CPU or this build has no %s path", forced, forced);
         return -1;
       }
-    set_error("EDGEPRUNE_ISA=%s is not one of portable, avx2, avx512, neon", forced);
+    // ", portable, avx2, ..." from the table; the message skips the leading ", ".
+    static const char names[] =
+#define EP_ISA_ROW(id, name, ...) ", " name
+#include "isa_table.inc"
+#undef EP_ISA_ROW
+        ;
+    set_error("EDGEPRUNE_ISA=%s is not one of %s", forced, names + 2);
     return -1;
   }
-  for (int i = EP_ISA_NEON; i > EP_ISA_REF; --i)
-    if (ep_isa_available(ep_isa(i))) return i;
+  for (int i = kIsaCount - 1; i > EP_ISA_REF; --i)
+    if (ep_isa_available(kIsaRows[i].id)) return kIsaRows[i].id;
   return EP_ISA_REF;
 }
 

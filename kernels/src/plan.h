@@ -1,11 +1,11 @@
 // Internal: the layout a plan runs on, shared by every instruction-set path.
 #pragma once
 
-#include <cmath>
 #include <cstdint>
 #include <vector>
 
 #include "edgeprune/kernels.h"
+#include "isa.h"
 
 namespace ep {
 
@@ -44,20 +44,15 @@ void finish_plan(Plan& p, int vw, int acc);
 void prepare_input(const Plan& p, const float* x, float* xp, ep_parallel_for pf, void* runner);
 void set_error(const char* fmt, ...);
 
-static inline float activate(float v, ep_act act) {
-  switch (act) {
-    case EP_ACT_RELU: return v > 0.f ? v : 0.f;
-    case EP_ACT_RELU6: return v < 0.f ? 0.f : (v > 6.f ? 6.f : v);
-    case EP_ACT_SILU: return v / (1.f + std::exp(-v));
-    default: return v;
-  }
-}
-
 // One instruction-set path: computes all outputs of one image given its prepared input.
 using RunFn = void (*)(const Plan& p, const float* xp, float* y, ep_parallel_for pf, void* runner);
-void run_portable(const Plan& p, const float* xp, float* y, ep_parallel_for pf, void* runner);
-void run_avx2(const Plan& p, const float* xp, float* y, ep_parallel_for pf, void* runner);
-void run_avx512(const Plan& p, const float* xp, float* y, ep_parallel_for pf, void* runner);
-void run_neon(const Plan& p, const float* xp, float* y, ep_parallel_for pf, void* runner);
+// run<isa> is defined in src/conv_<name>.cpp of its isa_table.inc row, built with that row's flags.
+template <ep_isa I>
+void run(const Plan& p, const float* xp, float* y, ep_parallel_for pf, void* runner);
+#define EP_ISA_ROW(id, ...) \
+  template <>               \
+  void run<id>(const Plan& p, const float* xp, float* y, ep_parallel_for pf, void* runner);
+#include "isa_table.inc"
+#undef EP_ISA_ROW
 
 }  // namespace ep

@@ -1,9 +1,12 @@
 // The tiled direct sparse convolution, written once over a vector type V. Each ISA source
 // file defines V and includes this file; nothing here depends on the instruction set.
 //
-// V provides: using T; static constexpr int W; zero(), load(p), bcast(f), fma(a, b, acc)
-// (acc + a*b), store(p, v).
+// V provides: static constexpr ep_isa isa (its isa_table.inc row); using T; static constexpr
+// int W (that row's lanes); zero(), load(p), bcast(f), fma(a, b, acc) (acc + a*b), store(p, v).
+#include "activation.h"
 #include "plan.h"
+
+static_assert(sizeof(V::T) == V::W * sizeof(float), "V::T must hold its isa_table.inc row's lanes");
 
 namespace {
 
@@ -75,22 +78,9 @@ struct Job {
 };
 
 void epilogue(float* dst, const float* src, int n, float b, ep_act act) {
-  switch (act) {
-    case EP_ACT_RELU:
-      for (int i = 0; i < n; ++i) dst[i] = src[i] + b > 0.f ? src[i] + b : 0.f;
-      break;
-    case EP_ACT_RELU6:
-      for (int i = 0; i < n; ++i) {
-        const float v = src[i] + b;
-        dst[i] = v < 0.f ? 0.f : (v > 6.f ? 6.f : v);
-      }
-      break;
-    case EP_ACT_SILU:
-      for (int i = 0; i < n; ++i) dst[i] = ep::activate(src[i] + b, act);
-      break;
-    default:
-      for (int i = 0; i < n; ++i) dst[i] = src[i] + b;
-  }
+  ep::with_activation(act, [=](auto a) {
+    for (int i = 0; i < n; ++i) dst[i] = ep::activate<decltype(a)::value>(src[i] + b);
+  });
 }
 
 // One task: one band of output rows for a group of block rows; consecutive tasks share the
@@ -103,7 +93,7 @@ void run_task(void* ctx, size_t index) {
   const int br_begin = int(index % j.groups) * p.group;
   const int br_end = imin(p.block_rows, br_begin + p.group);
   const int chunk = p.nv * V::W;
-  alignas(64) float out[4 * 8 * 4 * 16];
+  alignas(64) float out[4 * 8 * 4 * V::W];  // the largest tile: rs 4 x rt 8 x nv 4 vectors
   for (int oh = oh_begin; oh < oh_end;) {
     const int left = oh_end - oh;  // rows left: the largest power of two that fits
     const int rows = left >= p.rt ? p.rt : left >= 4 ? 4 : left >= 2 ? 2 : 1;
@@ -134,3 +124,11 @@ void run_all(const ep::Plan& p, const float* xp, float* y, ep_parallel_for pf, v
 }
 
 }  // namespace
+
+namespace ep {
+// This file's row: a full specialization is an ordinary function, defined here only.
+template <>
+void run<V::isa>(const Plan& p, const float* xp, float* y, ep_parallel_for pf, void* runner) {
+  run_all(p, xp, y, pf, runner);
+}
+}  // namespace ep

@@ -29,7 +29,9 @@ extern "C" {
 #define EP_ABI_VERSION 1
 #define EP_API __attribute__((visibility("default")))
 
+/* Values are ABI; what each computes and its op-name suffix: one row each in src/activation.h. */
 typedef enum { EP_ACT_NONE = 0, EP_ACT_RELU = 1, EP_ACT_RELU6 = 2, EP_ACT_SILU = 3 } ep_act;
+/* Values are ABI; name, vector width, flags and CPU check: one row each in src/isa_table.inc. */
 typedef enum { EP_ISA_REF = 0, EP_ISA_AVX2 = 1, EP_ISA_AVX512 = 2, EP_ISA_NEON = 3 } ep_isa;
 typedef enum { EP_FMT_CSR = 0, EP_FMT_BSR = 1, EP_FMT_NM = 2 } ep_format;
 
@@ -63,8 +65,8 @@ EP_API int ep_abi_version(void);
 EP_API const char* ep_last_error(void);
 EP_API const char* ep_isa_name(ep_isa isa);
 EP_API int ep_isa_available(ep_isa isa);
-/* The best instruction set of this CPU, or the one forced by EDGEPRUNE_ISA (ref, avx2,
- * avx512, neon); -1 with ep_last_error() set when the forced one is unknown or unavailable. */
+/* The best instruction set of this CPU, or the one forced by EDGEPRUNE_ISA (an ep_isa_name:
+ * portable, avx2, ...); -1 with ep_last_error() set when the forced one is unknown or unavailable. */
 EP_API int ep_select_isa(void);
 
 EP_API int ep_conv_out_h(const ep_conv_shape* s);

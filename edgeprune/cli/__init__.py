@@ -1,0 +1,2 @@
+"""The ``edgeprune`` command line (typer): one module per stage's commands;
+:mod:`edgeprune.cli.main` is the entry point."""

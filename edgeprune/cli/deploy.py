@@ -1,0 +1,252 @@
+"""The deploy stage's commands: ``targets``, ``compile``, ``calibrate``, ``bench``, ``verify``.
+Thin like the rest of the CLI: parse, call the library, print."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from edgeprune.cli.common import JsonOpt, _print_json, _size, app, err, out
+from edgeprune.errors import UserError
+
+if TYPE_CHECKING:  # the contracts import pydantic: only the commands that read a file pay for it
+    from edgeprune.contracts.manifest import Manifest
+    from edgeprune.contracts.results import Results
+
+CheckpointWorkloadOpt = Annotated[str | None, typer.Option("--workload", "-w", help="Workload to use instead of the one the checkpoint records (FILE.py:ATTR, MODULE:ATTR or a built-in name).")]  # noqa: E501
+TargetOpt = Annotated[str, typer.Option("--target", help="Target board or family (edgeprune targets lists them).")]
+TargetsDirOpt = Annotated[Path | None, typer.Option("--targets-dir", help="Directory of your own target files (.toml), searched first; also EDGEPRUNE_TARGETS_PATH.")]  # noqa: E501
+
+targets_app = typer.Typer(help="Target boards: one TOML file each.", invoke_without_command=True)
+app.add_typer(targets_app, name="targets")
+
+
+@targets_app.callback()
+def targets_list(ctx: typer.Context, targets_dir: TargetsDirOpt = None, as_json: JsonOpt = False) -> None:
+    """List the known targets (shipped and your own)."""
+    from edgeprune.targets import known_targets, load_target
+
+    if ctx.invoked_subcommand is not None:
+        return
+    targets = [load_target(n, targets_dir) for n in known_targets(targets_dir)]
+    if as_json:
+        _print_json({"targets": [t.to_dict() for t in targets]})
+        return
+    table = Table(title="Targets", title_justify="left")
+    for col in ("name", "family", "cpu", "gpu", "description"):
+        table.add_column(col)
+    for t in targets:
+        family = t.family + (" (default)" if t.family_default and t.family != t.name else "")
+        cpu = t.cpu.arch + (f" {' '.join(t.cpu.flags)}" if t.cpu.flags else "")
+        table.add_row(t.name, family, cpu, t.gpu.cuda_arch if t.gpu else "", t.description)
+    out.print(table)
+
+
+@targets_app.command("show")
+def targets_show(
+    name: Annotated[str, typer.Argument(help="Target or family name.")],
+    targets_dir: TargetsDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print one target: CPU, GPU, power sensors, kernel library and calibration table."""
+    from edgeprune.targets import load_target
+
+    t = load_target(name, targets_dir)
+    if as_json:
+        _print_json(t.to_dict())
+        return
+    out.print(f"[bold]{t.name}[/]: {t.description} ({t.path})")
+    for section, value in (("cpu", t.cpu), ("gpu", t.gpu), ("power", t.power)):
+        if value is not None:
+            fields = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(value).items() if v not in ("", (), 0))
+            out.print(f"  {section}: {fields}")
+    out.print(f"  kernels: library={t.library}, calibration={t.calibration_path}")
+
+
+@app.command("compile")
+def compile_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="Pruned checkpoint (.ept).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Artifact directory to write.")],
+    target: TargetOpt = "host",
+    format_policy: Annotated[str, typer.Option(help="auto (cost model), or force dense, csr, bsr or nm.")] = "auto",
+    input_size: Annotated[str | None, typer.Option(help="Deploy resolution HxW, e.g. 224x224 (default: the workload's).")] = None,  # noqa: E501
+    force: Annotated[bool, typer.Option("--force", help="Replace the output directory if it exists.")] = False,
+    backend: Annotated[str, typer.Option(help="Compile backend: onnxruntime (sparse ONNX + our kernel library).")] = "onnxruntime",  # noqa: E501
+    workload: CheckpointWorkloadOpt = None,
+    targets_dir: TargetsDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Turn a pruned checkpoint into an artifact for a target: sparse ONNX (runs in stock
+    onnxruntime, faster with the kernel library), dense baseline, kernel library, manifest."""
+    from edgeprune.export.compile import CompileRequest, compile_artifact
+
+    req = CompileRequest(checkpoint, target, output, format_policy, force, _size(input_size), targets_dir, backend,
+                         workload)  # fmt: skip
+    with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=err, disable=as_json,
+                  transient=True) as progress:  # fmt: skip
+        stage = progress.add_task("starting", total=None)
+        manifest = compile_artifact(req, lambda name: progress.update(stage, description=name))
+    if as_json:
+        _print_json(manifest.model_dump(mode="json"))
+        return
+    _print_layers(manifest)
+    s, chk = manifest.summary, manifest.check
+    out.print(f"formats: {s.formats}; {manifest.files['model'].path} {s.model_bytes / 1e6:.2f} MB vs dense "
+              f"{s.dense_bytes / 1e6:.2f} MB ({s.size_ratio:.2f}x)")  # fmt: skip
+    with_lib = chk.max_rel_error_with_library
+    lib_text = (chk.with_library or "") if with_lib is None else f"{with_lib:.2e} with the library"
+    out.print(f"outputs vs dense ONNX: max relative error {chk.max_rel_error_fallback:.2e} without the library; "
+              f"{lib_text}")  # fmt: skip
+    if manifest.gpu is not None:
+        trt = manifest.gpu.tensorrt
+        out.print(f"GPU ({manifest.gpu.cuda_arch}): " + (trt["skipped"] if "skipped" in trt else
+                  f"TensorRT-ready {trt['onnx']} with 2:4 weights; on the board: {trt['build']}"))  # fmt: skip
+    out.print(f"wrote {output}/ (target {manifest.target.name}, {manifest.target.arch})")
+
+
+def _print_layers(manifest: Manifest) -> None:
+    table = Table(title="Per-layer formats", title_justify="left")
+    for col in ("layer", "weight", "density", "format", "predicted vs dense"):
+        table.add_column(col)
+    for layer in manifest.layers:
+        fmt = layer.format + (f" {layer.block[0]}x{layer.block[1]}" if layer.block else "")
+        fmt += f" {layer.nm[0]}:{layer.nm[1]}" if layer.nm else ""
+        fmt += f" +{layer.activation}" if layer.format != "dense" and layer.activation != "none" else ""
+        pred = "" if layer.predicted_ratio is None else f"{layer.predicted_ratio:.2f}x"
+        table.add_row(layer.name, "x".join(map(str, layer.weight_shape)), f"{layer.density:.3f}", fmt,
+                      pred + (f" ({layer.note})" if layer.note else ""))  # fmt: skip
+    out.print(table)
+
+
+@app.command()
+def calibrate(
+    target: TargetOpt = "host",
+    kernel_library: Annotated[Path | None, typer.Option(help="Kernel library (.so) to time (default: the host build; on a board, an artifact's).")] = None,  # noqa: E501
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the table (default: the target's).")] = None,  # noqa: E501
+    threads: Annotated[int | None, typer.Option(help="Threads (default: the target's).")] = None,
+    targets_dir: TargetsDirOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure each sparse format against onnxruntime's dense Conv on this machine and write the
+    cost table the compiler's format chooser reads. Run it on the target itself."""
+    from edgeprune.costmodel.calibrate import calibrate as run_calibration
+    from edgeprune.runtime.kernel_library import host_arch, host_library
+    from edgeprune.targets import load_target
+
+    t = load_target(target, targets_dir)
+    if t.arch not in ("native", host_arch()):
+        raise UserError(f"calibrate measures the machine it runs on: run it on the {t.name} board ({t.arch}), "
+                        f"not on this {host_arch()} machine")  # fmt: skip
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads must be at least 1, got {threads}")
+    with Progress(TextColumn("timing kernels"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                  disable=as_json, transient=True) as progress:  # fmt: skip
+        bar = progress.add_task("calibrate", total=None)
+        table = run_calibration(t.name, kernel_library or host_library(), threads or t.threads,
+                                progress=lambda i, n: progress.update(bar, completed=i, total=n))  # fmt: skip
+    path = output or t.calibration_path
+    table.save(path)
+    if as_json:
+        _print_json(table.to_dict())
+        return
+    for (kind, fmt), pts in sorted(table.curves.items()):
+        out.print(f"{kind:4s} {fmt:6s} " + "  ".join(f"{d:.2f}:{r:.2f}" for d, r in pts))
+    out.print(f"wrote {path}")
+
+
+@app.command()
+def bench(
+    artifact: Annotated[Path, typer.Argument(help="Artifact directory made by edgeprune compile.")],
+    threads: Annotated[int | None, typer.Option(help="Threads (default: the target's).")] = None,
+    seconds: Annotated[float, typer.Option(help="Timing budget; more seconds, steadier tails.")] = 10.0,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="results.json path (default: in the artifact).")] = None,  # noqa: E501
+    as_json: JsonOpt = False,
+) -> None:
+    """Time the sparse model against the dense baseline of the same checkpoint, interleaved in
+    the same run: p50/p90/p99 latency, peak memory, ratio."""
+    from edgeprune.bench.run import bench_artifact
+    from edgeprune.fsio import write_text_atomic
+
+    if seconds <= 0:
+        raise UserError(f"--seconds must be positive, got {seconds}")
+    with Progress(TextColumn("timing sparse vs dense"), TimeElapsedColumn(), console=err, disable=as_json,
+                  transient=True) as progress:  # fmt: skip
+        progress.add_task("bench", total=None)
+        results = bench_artifact(artifact, threads, seconds)
+    path = output or artifact / "results.json"
+    write_text_atomic(path, results.to_json())
+    if as_json:
+        _print_json(results.model_dump(mode="json"))
+        return
+    _print_bench(results)
+    out.print(f"wrote {path}")
+
+
+def _print_bench(r: Results) -> None:
+    table = Table(title=f"Latency on {r.device.cpu} ({r.device.isa}, {r.threads} thread(s))", title_justify="left")
+    for col in ("model", "p50 ms", "p90 ms", "p99 ms", "runs", "peak RSS MiB"):
+        table.add_column(col)
+    peaks = {"dense": r.memory.dense_peak_rss_mib, "sparse": r.memory.sparse_peak_rss_mib}
+    for name in ("dense", "sparse"):
+        lat, mem = r.latency[name], peaks[name]
+        table.add_row(name, f"{lat.p50_ms:.3f}", f"{lat.p90_ms:.3f}", f"{lat.p99_ms:.3f}", str(lat.runs),
+                      "n/a" if mem is None else f"{mem:.0f}")  # fmt: skip
+    out.print(table)
+    out.print(f"sparse/dense p50: {r.ratio_p50:.3f} ({r.speedup_p50:.2f}x faster); energy: {r.energy_reason}")
+
+
+@app.command()
+def verify(
+    artifact: Annotated[Path, typer.Argument(help="Artifact directory made by edgeprune compile.")],
+    checkpoint: Annotated[Path | None, typer.Option(help="The source checkpoint (default: the path in the manifest).")] = None,  # noqa: E501
+    samples: Annotated[int, typer.Option(help="Sample inputs to run.")] = 2,
+    workload: CheckpointWorkloadOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the artifact for its own target (under qemu-aarch64 with the board's CPU model for an
+    ARM board) and compare every task output with the host PyTorch model: PASS/FAIL per output.
+    Exit code 1 when any output fails."""
+    from edgeprune.contracts.manifest import Manifest
+    from edgeprune.verify.board import ATOL, RTOL, dense_reference, verify_artifact
+
+    manifest = Manifest.read(artifact)
+    if samples < 1:
+        raise UserError(f"--samples must be at least 1, got {samples}")
+    with Progress(TextColumn("running the artifact (an emulated board takes a while)"), TimeElapsedColumn(),
+                  console=err, disable=as_json, transient=True) as progress:  # fmt: skip
+        progress.add_task("verify", total=None)
+        if _have_torch():
+            from edgeprune.verify.reference import torch_reference
+
+            reference = torch_reference(manifest, checkpoint, samples, workload)
+        else:  # a board's runtime install: the artifact's dense model is the reference
+            reference = dense_reference(artifact, manifest, samples)
+        result = verify_artifact(artifact, manifest, reference)
+    checks = result.checks
+    ok = all(c.passed for c in checks)
+    if as_json:
+        _print_json({"artifact": str(artifact), "ran": result.ran, "reference": result.reference, "passed": ok,
+                     "rtol": RTOL, "outputs": [dataclasses.asdict(c) for c in checks]})  # fmt: skip
+    else:
+        out.print(f"ran {artifact} with {result.ran}; each output against {result.reference} "
+                  f"(tolerance {RTOL:g} relative + {ATOL:g} absolute):")  # fmt: skip
+        for c in checks:
+            mark = "[green]PASS[/]" if c.passed else "[red]FAIL[/]"
+            out.print(f"  {mark} sample {c.sample} {c.task}: max abs err {c.max_abs:.2e}, worst error "
+                      f"{c.of_tolerance:.3f} of the tolerance")  # fmt: skip
+        out.print("PASS" if ok else "FAIL")
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _have_torch() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -1,0 +1,1 @@
+"""Data sets edgeprune makes itself: the procedurally rendered scenes (segmentation, depth, normals)."""

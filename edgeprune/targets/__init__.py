@@ -1,0 +1,204 @@
+"""Targets: one TOML file per board (``targets/*.toml`` in the repository, the single source of
+truth about a board); this module reads and validates them, and nothing about a board is
+written in Python.
+
+A target names its CPU (architecture, GNU triple, ``-mcpu``/``-march``, features, cores, default
+threads, the cross compiler and its Debian package, the qemu CPU model that traps what the board
+lacks), its GPU where it has one (CUDA architecture, the JetPack and CUDA it ships, how device
+code is compiled for it), its power sensors, and where its kernel library and calibration table
+come from. Users add boards by dropping TOML files in a directory named by ``--targets-dir`` or
+``EDGEPRUNE_TARGETS_PATH`` (colon-separated; searched before the shipped ones). ``--target
+jetson`` (a family) means the family's default board.
+
+Usage::
+
+    t = load_target("jetson-orin-nano")
+    t.cpu.mcpu, t.gpu.cuda_arch, t.calibration_path
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from edgeprune.errors import UserError
+
+SHIPPED = Path(__file__).resolve().parent  # the board files ship inside the package
+
+
+@dataclasses.dataclass(frozen=True)
+class Cpu:
+    arch: str  # "aarch64", or "native" for the machine running edgeprune
+    threads: int
+    triple: str = ""
+    mcpu: str = ""
+    march: str = ""
+    features: tuple[str, ...] = ()
+    cores: int = 0
+    cross_compiler: str = ""
+    cross_package: str = ""
+    qemu_cpu: str = ""
+
+    @property
+    def flags(self) -> list[str]:
+        """Compiler flags for the board's CPU (-mcpu when gcc knows it, else -march)."""
+        return [f"-mcpu={self.mcpu}"] if self.mcpu else [f"-march={self.march}"] if self.march else []
+
+
+@dataclasses.dataclass(frozen=True)
+class Gpu:
+    name: str
+    cuda_arch: str
+    jetpack: str
+    cuda: str
+    device_compiler: str  # "nvcc" or "nvrtc-12"
+    sparse_tensor_cores: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Power:
+    sensor: str
+    interface: str
+    total_rail: str
+    rails: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    name: str
+    description: str
+    family: str
+    family_default: bool
+    cpu: Cpu
+    gpu: Gpu | None
+    power: Power
+    library: str  # "host" (built by pip install) or "cross" (built at compile time)
+    calibration_path: Path
+    path: Path
+
+    @property
+    def threads(self) -> int:
+        return self.cpu.threads
+
+    @property
+    def arch(self) -> str:
+        return self.cpu.arch
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["calibration_path"] = str(self.calibration_path)
+        d["path"] = str(self.path)
+        return d
+
+
+def search_path(extra: Path | None = None) -> list[Path]:
+    dirs = [extra] if extra else []
+    dirs += [Path(p) for p in os.environ.get("EDGEPRUNE_TARGETS_PATH", "").split(":") if p]
+    return [*dirs, SHIPPED]
+
+
+def _files(extra: Path | None) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for d in search_path(extra):
+        if extra is not None and d == extra and not d.is_dir():
+            raise UserError(f"targets directory not found: {d}")
+        for f in sorted(d.glob("*.toml")) if d.is_dir() else []:
+            found.setdefault(f.stem, f)  # earlier directories win
+    return found
+
+
+_SCALAR = {str: "a string", int: "an integer", bool: "true or false"}
+
+
+def _get(doc: dict, path: Path, dotted: str, kind: type, default: Any = ...) -> Any:  # noqa: ANN401
+    node: Any = doc
+    keys = dotted.split(".")
+    for k in keys:
+        if not isinstance(node, dict) or k not in node:
+            if default is not ...:
+                return default
+            raise UserError(f"{path}: missing field {dotted}")
+        node = node[k]
+    if kind is list:
+        if not isinstance(node, list) or not all(isinstance(x, str) for x in node):
+            raise UserError(f"{path}: field {dotted} must be a list of strings")
+        return tuple(node)
+    if not isinstance(node, kind) or (kind is int and isinstance(node, bool)):
+        raise UserError(f"{path}: field {dotted} must be {_SCALAR[kind]}, not {node!r}")
+    return node
+
+
+def parse_target(path: Path) -> Target:
+    """Read and validate one target file; errors name the file and the field."""
+    try:
+        doc = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: not valid TOML ({exc})") from None
+    name = _get(doc, path, "name", str)
+    if name != path.stem:
+        raise UserError(f"{path}: field name is '{name}' but the file is {path.name}")
+    arch = _get(doc, path, "cpu.arch", str)
+    threads = _get(doc, path, "cpu.threads", int)
+    if threads < 1:
+        raise UserError(f"{path}: field cpu.threads must be at least 1")
+    library = _get(doc, path, "kernels.library", str)
+    if library not in ("host", "cross"):
+        raise UserError(f"{path}: field kernels.library must be 'host' or 'cross', not '{library}'")
+    if arch == "native":
+        cpu = Cpu(arch, threads)
+    elif arch == "aarch64":
+        strings = ("triple", "mcpu", "march", "cross_compiler", "cross_package", "qemu_cpu")
+        cpu = Cpu(arch, threads, features=_get(doc, path, "cpu.features", list),
+                  cores=_get(doc, path, "cpu.cores", int), **{f: _get(doc, path, f"cpu.{f}", str) for f in strings})
+        if not cpu.mcpu and not cpu.march:
+            raise UserError(f"{path}: field cpu.mcpu or cpu.march must name the board's CPU")
+    else:
+        raise UserError(f"{path}: field cpu.arch must be 'aarch64' or 'native', not '{arch}'")
+    gpu = None
+    if "gpu" in doc:
+        fields = ("name", "cuda_arch", "jetpack", "cuda", "device_compiler")
+        gpu = Gpu(**{f: _get(doc, path, f"gpu.{f}", str) for f in fields},
+                  sparse_tensor_cores=_get(doc, path, "gpu.sparse_tensor_cores", bool))
+        if gpu.device_compiler not in ("nvcc", "nvrtc-12"):
+            raise UserError(f"{path}: field gpu.device_compiler must be 'nvcc' or 'nvrtc-12'")
+    power = Power(**{f: _get(doc, path, f"power.{f}", str) for f in ("sensor", "interface", "total_rail")},
+                  rails=_get(doc, path, "power.rails", list))  # fmt: skip
+    family, default = _get(doc, path, "family", str, name), _get(doc, path, "family_default", bool, False)
+    calibration = path.parent / _get(doc, path, "kernels.calibration", str)
+    return Target(name, _get(doc, path, "description", str, ""), family, default, cpu, gpu, power, library,
+                  calibration, path)  # fmt: skip
+
+
+def known_targets(extra: Path | None = None) -> list[str]:
+    return sorted(_files(extra))
+
+
+def load_target(name: str, extra: Path | None = None) -> Target:
+    """The target called ``name``, or the default board of the family ``name``."""
+    files = _files(extra)
+    if name in files:
+        return parse_target(files[name])
+    family = [t for t in _parsed(files) if t.family == name and t.family_default]
+    if family:
+        return family[0]
+    raise UserError(f"unknown target '{name}'; known targets: {', '.join(sorted(files)) or 'none'} "
+                    f"(families: {', '.join(_families(files))})")  # fmt: skip
+
+
+def _parsed(files: dict[str, Path]) -> list[Target]:
+    """The files that parse; a broken one is reported when asked for by name, not here."""
+    out = []
+    for f in files.values():
+        try:
+            out.append(parse_target(f))
+        except UserError:
+            continue
+    return out
+
+
+def _families(files: dict[str, Path]) -> list[str]:
+    return sorted({t.family for t in _parsed(files)} - set(files))

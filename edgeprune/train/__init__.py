@@ -1,0 +1,1 @@
+"""Training under masks: fine-tuning with the pruned weights held at zero."""

@@ -1,0 +1,97 @@
+"""``edgeprune verify``, the board side: run an artifact on sample inputs for its own target
+(natively, or under qemu-aarch64 with the board's CPU model) and compare every task output with a
+reference: PASS when every value is within 1e-4 relative (1e-5 absolute floor). It measures no
+time: emulated timings mean nothing. No torch here: the PyTorch reference is made by
+:mod:`edgeprune.verify.reference` on a machine that has it; without it the reference is the
+artifact's dense ONNX, which compile checked against PyTorch."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from edgeprune.contracts.manifest import Manifest
+from edgeprune.errors import UserError
+from edgeprune.runtime import run_npz
+from edgeprune.runtime.kernel_library import host_arch
+from edgeprune.runtime.runner import open_runner
+from edgeprune.verify.emulator import emulated_python, run_emulated
+
+RTOL, ATOL = 1e-4, 1e-5
+
+
+@dataclasses.dataclass
+class Reference:
+    inputs: np.ndarray  # samples x C x H x W
+    outputs: dict[str, np.ndarray]  # task -> samples x ...
+    description: str
+
+
+@dataclasses.dataclass
+class OutputCheck:
+    sample: int
+    task: str
+    passed: bool
+    max_abs: float
+    of_tolerance: float  # worst |error| / (rtol*|reference| + atol): PASS when at most 1
+
+
+@dataclasses.dataclass
+class Verification:
+    ran: str  # "native" or "qemu-aarch64 -cpu X"
+    reference: str
+    checks: list[OutputCheck]
+
+
+def dense_reference(artifact: Path, manifest: Manifest, samples: int) -> Reference:
+    """Seeded inputs through the artifact's dense model on this machine."""
+    shape = [samples, *(int(d) for d in manifest.inputs[0].shape[1:])]
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    dense = open_runner(artifact, manifest, "dense", threads=1)
+    want = dict(zip(manifest.tasks, dense.run({manifest.inputs[0].name: x}), strict=True))
+    why = "PyTorch is not installed; compile checked it against PyTorch"
+    return Reference(x, want, f"dense.onnx on onnxruntime ({why})")
+
+
+def _run(artifact: Path, manifest: Manifest, x: np.ndarray) -> tuple[str, dict[str, np.ndarray]]:
+    """The sparse model's outputs on each sample, keyed ``s<i>/<task>``, and how it ran."""
+    arch = manifest.library.arch if manifest.library else manifest.target.arch
+    with tempfile.TemporaryDirectory() as tmp:
+        np.savez(Path(tmp) / "in.npz", allow_pickle=False, **{f"s{i}": x[i : i + 1] for i in range(x.shape[0])})
+        args = [str(manifest.path(artifact, "model")), str(manifest.path(artifact, "library")),
+                str(Path(tmp) / "in.npz"), str(Path(tmp) / "out.npz")]  # fmt: skip
+        script = Path(run_npz.__file__)
+        if arch == host_arch():
+            how = "native"
+            done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
+        elif arch == "aarch64":
+            qemu_cpu = manifest.target.qemu_cpu or "cortex-a57"
+            how = f"qemu-aarch64 -cpu {qemu_cpu}"
+            done = run_emulated(emulated_python(), qemu_cpu, script, args)
+        else:
+            raise UserError(f"cannot run an artifact for {arch} on {host_arch()}, natively or emulated")
+        if done.returncode != 0:
+            lines = [ln for ln in (done.stderr + done.stdout).strip().splitlines() if "cpuinfo" not in ln]
+            raise UserError(f"the artifact failed to run ({how}): {(lines or ['no output'])[-1]}")
+        return how, dict(np.load(Path(tmp) / "out.npz"))
+
+
+def verify_artifact(artifact: Path, manifest: Manifest, reference: Reference) -> Verification:
+    """One check per sample and task."""
+    how, got = _run(artifact, manifest, reference.inputs)
+    checks = []
+    for i in range(reference.inputs.shape[0]):
+        for task in manifest.tasks:
+            a, b = got[f"s{i}/{task}"], reference.outputs[task][i : i + 1]
+            if a.shape != b.shape:
+                checks.append(OutputCheck(i, task, False, float("inf"), float("inf")))
+                continue
+            err = np.abs(a - b)
+            worst = float((err / (RTOL * np.abs(b) + ATOL)).max())
+            checks.append(OutputCheck(i, task, worst <= 1.0, float(err.max()), worst))
+    return Verification(how, reference.description, checks)

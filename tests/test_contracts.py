@@ -1,0 +1,118 @@
+"""The files that travel between stages are typed and versioned: a valid document round-trips,
+and a bad one (wrong type, unknown or missing field, another format, not JSON, not UTF-8, a path
+that leaves the artifact) is one UserError line that names the file and the field."""
+
+import json
+
+import pytest
+
+from edgeprune.contracts.checkpoint import CheckpointMeta
+from edgeprune.contracts.manifest import MANIFEST, Manifest
+from edgeprune.contracts.results import Results
+from edgeprune.errors import UserError
+
+
+def manifest_doc():
+    layer = {"name": "conv1", "kind": "kxk", "weight_shape": [8, 3, 3, 3], "input_shape": [1, 3, 16, 16],
+             "activation": "relu", "density": 0.1, "format": "csr", "block": None, "nm": None,
+             "predicted_ratio": 0.4, "dense_bytes": 864, "stored_bytes": 200, "note": ""}  # fmt: skip
+    return {
+        "format": "edgeprune.artifact/2", "edgeprune_version": "0.1.0", "backend": "onnxruntime",
+        "target": {"name": "host", "description": "this machine", "arch": "x86_64", "cpu_flags": [], "qemu_cpu": "",
+                   "threads": 2, "calibration": {"file": "host.json", "measured": True},
+                   "power": {"sensor": "none", "interface": "none", "total_rail": "", "rails": []}},
+        "checkpoint": {"file": "m.ept", "path": "/tmp/m.ept", "sha256": "ab" * 32, "workload": "digits",
+                       "model": "digits-cnn", "method": "magnitude"},
+        "tasks": ["digit"], "inputs": [{"name": "input", "shape": ["batch", 1, 28, 28], "dtype": "float32"}],
+        "outputs": [{"name": "digit", "task": "digit"}],
+        "files": {"model": {"path": "model.onnx", "sha256": "00" * 32, "bytes": 10},
+                  "dense": {"path": "dense.onnx", "sha256": "11" * 32, "bytes": 20}},
+        "library": None, "format_policy": "auto", "layers": [layer],
+        "summary": {"layers": 1, "formats": {"csr": 1}, "model_bytes": 10, "dense_bytes": 20, "size_ratio": 0.5},
+        "check": {"input": "x", "max_rel_error_with_library": 1e-6, "max_rel_error_fallback": 1e-6},
+    }  # fmt: skip
+
+
+def write_artifact(tmp_path, doc, raw=None):
+    art = tmp_path / "art"
+    art.mkdir()
+    for name in ("model.onnx", "dense.onnx"):
+        (art / name).write_bytes(b"x")
+    (art / MANIFEST).write_bytes(raw if raw is not None else json.dumps(doc).encode())
+    return art
+
+
+def test_a_valid_manifest_round_trips(tmp_path):
+    art = write_artifact(tmp_path, manifest_doc())
+    manifest = Manifest.read(art)
+    assert manifest.target.power.sensor == "none" and manifest.backend == "onnxruntime"
+    assert manifest.path(art, "model") == art / "model.onnx"
+    assert json.loads(manifest.to_json()) == {**manifest_doc(), "gpu": None,
+                                              "check": {**manifest_doc()["check"], "with_library": None}}  # fmt: skip
+
+
+def bad(doc, *keys_value):
+    *keys, value = keys_value
+    node = doc
+    for k in keys[:-1]:
+        node = node[k]
+    node[keys[-1]] = value
+    return doc
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: bad(d, "target", "threads", "4"), "field target.threads: input should be a valid integer"),
+    (lambda d: bad(d, "files", "model", "path", "../x.so"), "field files.model.path"),
+    (lambda d: bad(d, "files", "model", "path", "/etc/passwd"), "not a path inside the artifact"),
+    (lambda d: bad(d, "layers", 0, "density", "dense"), "field layers.0.density"),
+    (lambda d: bad(d, "tasks", 3), "field tasks: input should be a valid list"),
+    (lambda d: bad(d, "surprise", 1), "field surprise: extra inputs are not permitted"),
+    (lambda d: {k: v for k, v in d.items() if k != "backend"}, "field backend: field required"),
+    (lambda d: bad(d, "format", "edgeprune.artifact/1"), "format edgeprune.artifact/1 is no longer read"),
+    (lambda d: bad(d, "format", "something/9"), "unsupported format 'something/9'"),
+    (lambda d: [d], "not a JSON object"),
+    (lambda d: {**d, "files": {"dense": d["files"]["dense"]}}, "field files.model: missing"),
+])  # fmt: skip
+def test_a_bad_manifest_is_one_line_naming_the_field(tmp_path, change, message):
+    art = write_artifact(tmp_path, change(manifest_doc()))
+    with pytest.raises(UserError, match="manifest.json") as info:
+        Manifest.read(art)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("raw", "message"), [(b"\xff\xfe{", "not UTF-8"), (b"{\"format\": ", "not valid JSON")])
+def test_a_manifest_that_is_not_json_text_is_refused(tmp_path, raw, message):
+    with pytest.raises(UserError, match=message):
+        Manifest.read(write_artifact(tmp_path, None, raw))
+
+
+def test_a_manifest_whose_file_is_missing_names_it(tmp_path):
+    art = write_artifact(tmp_path, manifest_doc())
+    (art / "dense.onnx").unlink()
+    with pytest.raises(UserError, match="dense.onnx is missing"):
+        Manifest.read(art)
+
+
+def test_results_validate_on_read(tmp_path):
+    stats = {"p50_ms": 1.0, "p90_ms": 1.2, "p99_ms": 1.5, "mean_ms": 1.1, "min_ms": 0.9, "runs": 30}
+    doc = {"format": "edgeprune.results/1", "time": "2026-12-02T00:00:00+00:00", "target": "host",
+           "device": {"machine": "x86_64", "cpu": "cpu", "isa": "avx512", "hostname": "h"},
+           "artifact": {"path": "a", "model_sha256": "0" * 64, "tasks": ["digit"]}, "threads": 1, "batch": 1,
+           "latency": {"sparse": dict(stats), "dense": dict(stats)}, "ratio_p50": 1.0, "speedup_p50": 1.0,
+           "memory": {"sparse_peak_rss_mib": None, "dense_peak_rss_mib": 50.0, "method": "VmHWM"},
+           "model_bytes": {"sparse": 1, "dense": 2}, "energy": None, "energy_reason": "not measured",
+           "agreement": {"input": "x", "max_rel_error_vs_dense": {"digit": 0.0}}}  # fmt: skip
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(doc))
+    assert Results.read(path).latency["sparse"].runs == 30
+    path.write_text(json.dumps(bad(doc, "latency", "dense", "runs", 2.5)))
+    with pytest.raises(UserError, match="field latency.dense.runs"):
+        Results.read(path)
+
+
+def test_checkpoint_metadata_names_the_bad_field():
+    meta = {"format": "edgeprune.checkpoint/1", "edgeprune_version": "0.1.0", "workload": "digits",
+            "model": "digits-cnn", "tasks": ["digit"], "method": "magnitude", "settings": {}, "source_hash": "h"}
+    assert CheckpointMeta.from_json(json.dumps(meta), "m.ept").tasks == ["digit"]
+    with pytest.raises(UserError, match="m.ept: checkpoint metadata: field settings: input should be a valid dict"):
+        CheckpointMeta.from_json(json.dumps({**meta, "settings": []}), "m.ept")

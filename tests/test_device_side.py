@@ -1,0 +1,78 @@
+"""The device side runs without PyTorch: with every import of torch failing (in this process's
+children too), the CLI builds, `targets`, `bench` and `verify` run an artifact, and a command
+that needs PyTorch says so in one line."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from edgeprune.export.compile import CompileRequest, compile_artifact
+from edgeprune.prune.pipeline import PruneRequest, prune, write_checkpoint
+
+BLOCKER = '''
+import sys
+
+class NoTorch:
+    """Every import of torch fails, as on a board's runtime install."""
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)", name=name)
+        return None
+
+sys.meta_path.insert(0, NoTorch())
+'''
+
+
+@pytest.fixture(scope="module")
+def no_torch(tmp_path_factory):
+    site = tmp_path_factory.mktemp("no_torch")
+    (site / "sitecustomize.py").write_text(BLOCKER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])])}
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "edgeprune", *map(str, args)], capture_output=True, text=True,
+                              env=env, timeout=300)  # fmt: skip
+
+    assert run("--version").returncode == 0
+    probe = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True, env=env)
+    assert probe.returncode != 0, "the blocker must make torch unimportable"
+    return run
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("device")
+    write_checkpoint(prune(PruneRequest("digits", "magnitude", 0.9, evaluate_before=False)), tmp / "d.ept")
+    compile_artifact(CompileRequest(tmp / "d.ept", "host", tmp / "art"))
+    return tmp / "art"
+
+
+def test_bench_runs_an_artifact_where_torch_cannot_be_imported(no_torch, artifact, tmp_path):
+    done = no_torch("bench", artifact, "--seconds", "0.2", "--json", "-o", tmp_path / "r.json")
+    assert done.returncode == 0, done.stderr
+    res = json.loads(done.stdout)
+    assert res["latency"]["sparse"]["runs"] >= 30 and res["target"] == "host"
+
+
+def test_verify_without_torch_uses_the_dense_model_as_reference(no_torch, artifact):
+    done = no_torch("verify", artifact, "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["passed"] and "PyTorch is not installed" in doc["reference"]
+
+
+@pytest.mark.parametrize("args", [["--help"], ["targets", "--json"], ["bench", "--help"], ["calibrate", "--help"],
+                                  ["verify", "--help"], ["prune", "--help"]])  # fmt: skip
+def test_commands_that_do_not_prune_start_without_torch(no_torch, args):
+    done = no_torch(*args)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_command_that_needs_torch_says_so_in_one_line(no_torch, tmp_path):
+    done = no_torch("prune", "-w", "digits", "-s", "0.5", "-o", tmp_path / "x.ept")
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "needs PyTorch" in done.stderr
+    assert not (tmp_path / "x.ept").exists()
