@@ -1,5 +1,6 @@
 """The deploy stage's commands: ``targets``, ``compile``, ``calibrate``, ``bench``, ``verify``.
-Thin like the rest of the CLI: parse, call the library, print."""
+Thin like the rest of the CLI: parse, call the library, print. rich's progress bars and tables
+are imported by the commands that show them: building the app must stay fast on a board."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from edgeprune.cli.common import JsonOpt, _print_json, _size, app, err, out
 from edgeprune.errors import UserError
@@ -29,6 +28,8 @@ app.add_typer(targets_app, name="targets")
 @targets_app.callback()
 def targets_list(ctx: typer.Context, targets_dir: TargetsDirOpt = None, as_json: JsonOpt = False) -> None:
     """List the known targets (shipped and your own)."""
+    from rich.table import Table
+
     from edgeprune.targets import known_targets, load_target
 
     if ctx.invoked_subcommand is not None:
@@ -83,6 +84,8 @@ def compile_cmd(
 ) -> None:
     """Turn a pruned checkpoint into an artifact for a target: sparse ONNX (runs in stock
     onnxruntime, faster with the kernel library), dense baseline, kernel library, manifest."""
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
     from edgeprune.export.compile import CompileRequest, compile_artifact
 
     req = CompileRequest(checkpoint, target, output, format_policy, force, _size(input_size), targets_dir, backend,
@@ -110,6 +113,8 @@ def compile_cmd(
 
 
 def _print_layers(manifest: Manifest) -> None:
+    from rich.table import Table
+
     table = Table(title="Per-layer formats", title_justify="left")
     for col in ("layer", "weight", "density", "format", "predicted vs dense"):
         table.add_column(col)
@@ -134,6 +139,8 @@ def calibrate(
 ) -> None:
     """Measure each sparse format against onnxruntime's dense Conv on this machine and write the
     cost table the compiler's format chooser reads. Run it on the target itself."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from edgeprune.costmodel.calibrate import calibrate as run_calibration
     from edgeprune.runtime.kernel_library import host_arch, host_library
     from edgeprune.targets import load_target
@@ -169,6 +176,8 @@ def bench(
 ) -> None:
     """Time the sparse model against the dense baseline of the same checkpoint, interleaved in
     the same run: p50/p90/p99 latency, peak memory, ratio."""
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
     from edgeprune.bench.run import bench_artifact
     from edgeprune.fsio import write_text_atomic
 
@@ -188,6 +197,8 @@ def bench(
 
 
 def _print_bench(r: Results) -> None:
+    from rich.table import Table
+
     table = Table(title=f"Latency on {r.device.cpu} ({r.device.isa}, {r.threads} thread(s))", title_justify="left")
     for col in ("model", "p50 ms", "p90 ms", "p99 ms", "runs", "peak RSS MiB"):
         table.add_column(col)
@@ -211,6 +222,8 @@ def verify(
     """Run the artifact for its own target (under qemu-aarch64 with the board's CPU model for an
     ARM board) and compare every task output with the host PyTorch model: PASS/FAIL per output.
     Exit code 1 when any output fails."""
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
     from edgeprune.contracts.manifest import Manifest
     from edgeprune.verify.board import ATOL, RTOL, dense_reference, verify_artifact
 

@@ -6,11 +6,9 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from edgeprune.cli.common import (
     DENSE_WORKLOAD,
@@ -30,6 +28,9 @@ from edgeprune.cli.common import (
     out,
 )
 from edgeprune.errors import UserError
+
+if TYPE_CHECKING:
+    from rich.table import Table
 from edgeprune.prune.registry import method_summaries
 
 
@@ -43,6 +44,8 @@ def _tasks(text: str | None) -> list[str] | None:
 
 
 def _metrics_table(title: str, columns: dict[str, dict[str, dict[str, float]] | None]) -> Table:
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     table.add_column("task")
     table.add_column("metric")
@@ -57,6 +60,8 @@ def _metrics_table(title: str, columns: dict[str, dict[str, dict[str, float]] | 
 
 
 def _sparsity_table(report: Any) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"Sparsity over {report.denominator}", title_justify="left")
     for col, justify in (("component", "left"), ("prunable", "right"), ("pruned", "right"), ("sparsity", "right")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
@@ -75,6 +80,8 @@ def inspect(
     as_json: JsonOpt = False,
 ) -> None:
     """Print the task graph: per component its parameters, prunable weights, sparsity and the tasks using it."""
+    from rich.table import Table
+
     from edgeprune.checkpoint import load_checkpoint, rebuild_model
     from edgeprune.masks import prunable_parameters, sparsity_report, weight_masks
     from edgeprune.prune.source import load_and_extract
@@ -187,6 +194,8 @@ def prune(
 
 
 def _run_prune(req: Any, quiet: bool) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from edgeprune.prune.pipeline import Hooks, prune
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -277,6 +286,8 @@ def demo(
     model against the dense one."""
     import tempfile
 
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
     from edgeprune.bench.run import bench_artifact
     from edgeprune.cli.deploy import _print_bench
     from edgeprune.export.compile import CompileRequest, compile_artifact
@@ -344,6 +355,8 @@ def mask_library_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Prune TASK alone (structured, Taylor scores), fine-tune, and store its structure scores."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from edgeprune.prune.smsp_library import build_entry, save_entry
 
     _threads(threads)
@@ -362,6 +375,8 @@ def mask_library_add(
 @mask_library_app.command("list")
 def mask_library_list(mask_library: MaskLibraryOpt, as_json: JsonOpt = False) -> None:
     """List the entries of a mask library."""
+    from rich.table import Table
+
     from edgeprune.prune.smsp_library import load_library
 
     entries = load_library(mask_library)
