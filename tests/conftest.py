@@ -1,10 +1,27 @@
-import sys
+"""Fixtures for the whole suite.
+
+Layout: ``tests/unit/<package>/`` follows ``edgeprune/<package>/`` (top-level modules such as
+masks.py have their test in ``tests/unit/``), ``tests/kernels/`` tests the C++ kernels and
+``tests/e2e/`` runs whole commands. There are no ``__init__.py`` files: pytest imports each test
+file by its basename, so basenames must stay unique across the tree (a duplicate fails collection
+with "import file mismatch"). Helpers are in ``helpers.py`` (``from helpers import run_cli``).
+
+``checkpoints`` is the one place the suite prunes a checkpoint it shares: each distinct request is
+pruned once per session, on first use.
+"""
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
-from edgeprune.cli.main import main
+from edgeprune.prune.pipeline import PruneRequest, PruneResult, prune, write_checkpoint
+from edgeprune.train.finetune import FinetuneConfig
+from edgeprune.workload.registry import resolve_workload
 
 
 @pytest.fixture(autouse=True)
@@ -12,62 +29,68 @@ def _deterministic():
     torch.manual_seed(0)
 
 
-def run_cli(args, capsys):
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    old = sys.argv
-    sys.argv = ["edgeprune", *map(str, args)]
-    try:
-        with pytest.raises(SystemExit) as exc:
-            main()
-    finally:
-        sys.argv = old
-    captured = capsys.readouterr()
-    return exc.value.code or 0, captured.out, captured.err
+@dataclasses.dataclass
+class _Built:
+    path: Path
+    result: PruneResult
+    sha256: str
 
 
-class SharedBackbone(nn.Module):
-    """backbone -> one head per task."""
-
-    def __init__(self):
-        super().__init__()
-        self.backbone = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
-        self.heads = nn.ModuleDict({t: nn.Conv2d(8, 2, 1) for t in ("a", "b", "c")})
-
-    def forward(self, x):
-        f = self.backbone(x)
-        return {t: h(f) for t, h in self.heads.items()}
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-class TreeModel(nn.Module):
-    """trunk (a, b, c) -> branch1 (a, b) -> heads a, b; branch2 (c) -> head c."""
+class Checkpoints:
+    """Pruned checkpoints (.ept), each built once per session and cached by its arguments.
 
-    def __init__(self):
-        super().__init__()
-        self.trunk = nn.Conv2d(3, 8, 3, padding=1)
-        self.branch1 = nn.Conv2d(8, 8, 3, padding=1)
-        self.branch2 = nn.Conv2d(8, 8, 3, padding=1)
-        self.head_a = nn.Conv2d(8, 1, 1)
-        self.head_b = nn.Conv2d(8, 1, 1)
-        self.head_c = nn.Conv2d(8, 1, 1)
+    ``checkpoints(workload, method, sparsity, model=None, tasks=None, finetune_steps=0,
+    evaluate_before=False, **options)`` returns the path; ``options`` are the method's options
+    (``scope="global"``). ``checkpoints.result(...)`` with the same arguments returns the in-memory
+    ``PruneResult`` the file was written from. The files are shared: a test that changes its
+    checkpoint takes ``checkpoints.copy(dest, ...)`` instead. Every build runs with torch seeded
+    at 0 and leaves the caller's random state as it was, so a checkpoint does not depend on which
+    test asked first. At the end of the session a shared file that changed is an error.
+    """
 
-    def forward(self, x):
-        t = torch.relu(self.trunk(x))
-        b1, b2 = torch.relu(self.branch1(t)), torch.relu(self.branch2(t))
-        return {"a": self.head_a(b1), "b": self.head_b(b1), "c": self.head_c(b2)}
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.built: dict[str, _Built] = {}
+
+    def _get(self, workload, method, sparsity, *, model=None, tasks=None, finetune_steps=0, evaluate_before=False,
+             **options) -> _Built:  # fmt: skip
+        model = model or resolve_workload(workload).default_model
+        key = json.dumps([workload, model, method, sparsity, tasks, finetune_steps, evaluate_before, options],
+                         sort_keys=True)  # fmt: skip
+        if key not in self.built:
+            path = self.directory / f"{len(self.built):02d}-{workload}-{model}-{method}-{sparsity}.ept"
+            finetune = FinetuneConfig(steps=finetune_steps)
+            req = PruneRequest(workload, method, sparsity, tasks=tasks, model=model, options=options, finetune=finetune,
+                               evaluate_before=evaluate_before)  # fmt: skip
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                result = prune(req)
+            write_checkpoint(result, path)
+            self.built[key] = _Built(path, result, _sha256(path))
+        return self.built[key]
+
+    def __call__(self, *args, **kwargs) -> Path:
+        return self._get(*args, **kwargs).path
+
+    def result(self, *args, **kwargs) -> PruneResult:
+        return self._get(*args, **kwargs).result
+
+    def copy(self, dest: Path, *args, **kwargs) -> Path:
+        """A private copy at ``dest`` for a test that modifies the file."""
+        return Path(shutil.copyfile(self._get(*args, **kwargs).path, dest))
+
+    def changed(self) -> list[str]:
+        return [b.path.name for b in self.built.values() if _sha256(b.path) != b.sha256]
 
 
-class SharedNeck(nn.Module):
-    """backbone -> seg head; backbone -> neck -> depth and normal heads."""
-
-    def __init__(self):
-        super().__init__()
-        self.backbone = nn.Conv2d(3, 8, 3, padding=1)
-        self.neck = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
-        self.seg = nn.Conv2d(8, 4, 1)
-        self.depth = nn.Conv2d(8, 1, 1)
-        self.normal = nn.Conv2d(8, 3, 1)
-
-    def forward(self, x):
-        f = torch.relu(self.backbone(x))
-        n = self.neck(f)
-        return {"seg": self.seg(f), "depth": self.depth(n), "normal": self.normal(n)}
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory):
+    """The suite's shared pruned checkpoints; see :class:`Checkpoints`."""
+    factory = Checkpoints(tmp_path_factory.mktemp("checkpoints"))
+    yield factory
+    changed = factory.changed()
+    assert not changed, f"a test modified shared checkpoints {changed}; use checkpoints.copy(...)"

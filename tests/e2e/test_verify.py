@@ -8,24 +8,19 @@ import shutil
 import numpy as np
 import onnx
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 from onnx import numpy_helper
 
 from edgeprune.export.compile import CompileRequest, compile_artifact
-from edgeprune.prune.pipeline import PruneRequest, prune, write_checkpoint
 
 TOOLS = ("aarch64-linux-gnu-g++", "qemu-aarch64", "mmdebstrap", "unshare")
 needs_emulation = pytest.mark.skipif(not all(shutil.which(t) for t in TOOLS),
                                      reason="needs g++-aarch64-linux-gnu, qemu-user, mmdebstrap")  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("v") / "resnet.ept"
-    req = PruneRequest("scenes", "magnitude", 0.9, tasks=["seg", "depth"], options={"scope": "global"},
-                       evaluate_before=False)  # fmt: skip
-    write_checkpoint(prune(req), path)
-    return path
+@pytest.fixture
+def checkpoint(checkpoints):
+    return checkpoints("scenes", "magnitude", 0.9, tasks=["seg", "depth"], scope="global")
 
 
 def test_host_artifact_verifies_natively(checkpoint, tmp_path, capsys):
@@ -36,6 +31,7 @@ def test_host_artifact_verifies_natively(checkpoint, tmp_path, capsys):
     assert {o["task"] for o in doc["outputs"]} == {"seg", "depth"} and len(doc["outputs"]) == 4
 
 
+@pytest.mark.slow
 @needs_emulation
 @pytest.mark.parametrize(("board", "cpu"), [("rpi4", "cortex-a57"), ("jetson-orin-nano", "cortex-a76")])
 def test_board_artifact_passes_under_emulation(board, cpu, checkpoint, tmp_path, capsys):
@@ -46,6 +42,7 @@ def test_board_artifact_passes_under_emulation(board, cpu, checkpoint, tmp_path,
     assert out.count("PASS sample") == 4 and out.strip().endswith("PASS") and " ms" not in out
 
 
+@pytest.mark.slow
 @needs_emulation
 def test_a_corrupted_board_artifact_fails(checkpoint, tmp_path, capsys):
     art = tmp_path / "a"

@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pytest
+from helpers import DIGITS_90
 
 from edgeprune.export.compile import CompileRequest, compile_artifact
-from edgeprune.prune.pipeline import PruneRequest, prune, write_checkpoint
 
 BLOCKER = '''
 import sys
@@ -43,11 +43,10 @@ def no_torch(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def artifact(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("device")
-    write_checkpoint(prune(PruneRequest("digits", "magnitude", 0.9, evaluate_before=False)), tmp / "d.ept")
-    compile_artifact(CompileRequest(tmp / "d.ept", "host", tmp / "art"))
-    return tmp / "art"
+def artifact(tmp_path_factory, checkpoints):
+    art = tmp_path_factory.mktemp("device") / "art"
+    compile_artifact(CompileRequest(checkpoints(**DIGITS_90), "host", art))
+    return art
 
 
 def test_bench_runs_an_artifact_where_torch_cannot_be_imported(no_torch, artifact, tmp_path):

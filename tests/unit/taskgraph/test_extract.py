@@ -1,6 +1,6 @@
 import pytest
 import torch
-from conftest import SharedNeck, TreeModel
+from helpers import SharedNeck, TreeModel
 
 from edgeprune.errors import UserError
 from edgeprune.models.resnet import MTLResNet

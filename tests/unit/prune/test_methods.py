@@ -143,6 +143,7 @@ def test_adaptive_task_weights_on_a_known_loss_sequence():
         assert warm.update(losses) == {"a": 1.0, "b": 1.0}
 
 
+@pytest.mark.slow
 def test_adapmtl_stops_its_thresholds_at_the_target_and_reports_components():
     res = prune(PruneRequest("digits", "adapmtl", 0.8, options={"train_steps": 60, "train_batch_size": 32,
                                                                   "warmup": 10, "window": 20, "train_lr": 1e-3},
@@ -206,6 +207,7 @@ def test_methods_meet_their_sparsity_within_half_a_point(digits_ctx, method, opt
     assert abs(make_pruner(method, opts).prune(digits_ctx, target).sparsity() - target) <= 0.005
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["pool-cnn", "pool-vit"])
 def test_smsp_meets_its_sparsity_with_a_real_library(tmp_path, model):
     from edgeprune.prune.smsp_library import build_entry
@@ -244,6 +246,7 @@ def test_vit_structures_are_whole_heads_and_nodes():
     assert masks["patch.weight"].all() and masks["heads.parity.weight"].all()
 
 
+@pytest.mark.slow
 def test_adapmtl_from_scratch_reinitialises_and_meets_the_target():
     res = prune(PruneRequest("digits", "adapmtl", 0.7, tasks=["parity"],
                              options={"train_steps": 30, "train_batch_size": 32, "from_scratch": True},

@@ -1,16 +1,16 @@
-"""The C++ kernel library: every instruction-set path against the portable reference (the
-kernels' own test program, built here with CMake), the NEON path under qemu-aarch64, and the
-run-time selection of the instruction set."""
+"""The C++ kernels (kernels/): every instruction-set path against the portable reference (the
+kernels' own test program, kernels/tests/test_kernels.cpp, built here with CMake) and the NEON
+path under qemu-aarch64."""
 
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-KERNELS = Path(__file__).resolve().parent.parent / "kernels"
+pytestmark = pytest.mark.slow  # each builds the kernels with CMake: 5-10 s
+
+KERNELS = Path(__file__).resolve().parents[2] / "kernels"
 CROSS = ("aarch64-linux-gnu-g++", "qemu-aarch64")
 
 
@@ -41,17 +41,3 @@ def test_neon_path_under_qemu_matches_the_reference(tmp_path, cpu):
     assert done.returncode == 0, done.stdout[-2000:]
     assert "skip neon" not in done.stdout
     assert done.stdout.strip().splitlines()[-1].endswith(" 0 failed")
-
-
-def isa_of(env_isa):
-    code = ("from edgeprune.runtime.kernel_library import check_library, host_library; "
-            "print(check_library(host_library()))")
-    env = {**os.environ, "EDGEPRUNE_ISA": env_isa}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-
-
-def test_forcing_an_instruction_set():
-    done = isa_of("portable")
-    assert done.returncode == 0 and done.stdout.strip() == "portable"
-    done = isa_of("sse9")
-    assert done.returncode != 0 and "EDGEPRUNE_ISA=sse9 is not one of" in done.stderr

@@ -1,3 +1,6 @@
+"""checkpoint.py: the .ept file keeps weights, masks and metadata; a bad file is one UserError
+line that names the problem."""
+
 import json
 
 import pytest
@@ -7,15 +10,13 @@ from safetensors.torch import save_file
 from edgeprune import __version__
 from edgeprune.checkpoint import load_checkpoint, rebuild_model
 from edgeprune.errors import UserError
-from edgeprune.prune.pipeline import PruneRequest, prune, write_checkpoint
+
+DIGITS_80 = {"workload": "digits", "method": "magnitude", "sparsity": 0.8, "tasks": ["digit", "ge5"]}
 
 
-@pytest.fixture(scope="module")
-def pruned(tmp_path_factory):
-    result = prune(PruneRequest("digits", "magnitude", 0.8, tasks=["digit", "ge5"], evaluate_before=False))
-    path = tmp_path_factory.mktemp("ckpt") / "digits.ept"
-    write_checkpoint(result, path)
-    return result, path
+@pytest.fixture
+def pruned(checkpoints):
+    return checkpoints.result(**DIGITS_80), checkpoints(**DIGITS_80)
 
 
 def test_round_trip_keeps_weights_masks_and_metadata(pruned):
@@ -106,16 +107,3 @@ def test_other_checkpoint_format_is_refused(tmp_path):
 def test_missing_checkpoint(tmp_path):
     with pytest.raises(UserError, match="not found"):
         load_checkpoint(tmp_path / "none.ept")
-
-
-def test_source_hash_is_stable_and_sensitive_to_weights():
-    from edgeprune.models.digits import DigitsCNN
-    from edgeprune.workload.weights import state_hash
-
-    torch.manual_seed(1)
-    model = DigitsCNN({"digit": 10})
-    first = state_hash(model.state_dict())
-    assert state_hash(model.state_dict()) == first
-    with torch.no_grad():
-        model.heads["digit"][0].weight[0, 0] += 1e-3
-    assert state_hash(model.state_dict()) != first

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from conftest import SharedNeck
+from helpers import SharedNeck
 
 from edgeprune.errors import UserError
 from edgeprune.masks import Granularity, MaskSet, prunable_parameters, sparsity_report

@@ -9,11 +9,11 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from helpers import DIGITS_90
 
 from edgeprune.export.compile import CompileRequest, compile_artifact
-from edgeprune.prune.pipeline import PruneRequest, prune, write_checkpoint
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 HADOLINT = Path(sysconfig.get_path("scripts")) / "hadolint"
@@ -27,15 +27,15 @@ def test_every_dockerfile_passes_hadolint():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_runtime_install_runs_bench_and_verify_without_torch(tmp_path):
+@pytest.mark.slow
+def test_runtime_install_runs_bench_and_verify_without_torch(tmp_path, checkpoints):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", venv], check=True)
     py = venv / "bin" / "python"
     subprocess.run(["bash", REPO / "docker" / "install-runtime.sh", REPO], check=True, env={
         "PATH": "/usr/bin:/bin", "PYTHON": str(py), "HOME": str(tmp_path)}, capture_output=True)  # fmt: skip
     assert subprocess.run([py, "-c", "import torch"], capture_output=True).returncode != 0
-    ckpt = tmp_path / "d.ept"
-    write_checkpoint(prune(PruneRequest("digits", "magnitude", 0.9, evaluate_before=False)), ckpt)
+    ckpt = checkpoints(**DIGITS_90)
     art = tmp_path / "art"
     compile_artifact(CompileRequest(ckpt, "host", art))
     edgeprune = venv / "bin" / "edgeprune"

@@ -60,7 +60,6 @@ def test_global_magnitude_uses_one_threshold(digits_ctx):
     masks = make_pruner("magnitude", {"scope": "global"}).prune(digits_ctx, 0.8)
     kept = torch.cat([digits_ctx.params[n].detach().abs()[m] for n, m in masks.masks.items()])
     dropped = torch.cat([digits_ctx.params[n].detach().abs()[~m] for n, m in masks.masks.items()])
-    assert kept.min() >= dropped.max() or kept.numel() - (kept < dropped.max()).sum() > 0
     # all but each layer's protected best weight lie above the global threshold
     assert (kept < dropped.max()).sum() <= len(masks.masks)
 

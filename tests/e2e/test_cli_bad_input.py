@@ -1,71 +1,22 @@
+"""Bad input to the prune-stage commands (prune, evaluate, inspect) and to compile and bench: exit
+code 2, one line naming the problem, no traceback, nothing written."""
+
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
-from conftest import run_cli
+from helpers import DIGITS_50, RESNET90, no_output_left, run_cli
 from safetensors.torch import save_file
 
-from edgeprune.prune.pipeline import PruneRequest, prune, write_checkpoint
+
+@pytest.fixture
+def checkpoint(checkpoints):
+    return checkpoints(**DIGITS_50)
 
 
-def no_output_left(directory):
-    return [p.name for p in directory.iterdir()] == []
-
-
-def test_help_lists_the_methods_without_importing_torch():
-    script = ("import sys\nfrom edgeprune.cli.main import main\nsys.argv = ['edgeprune', 'prune', '--help']\n"
-              "try:\n    main()\nexcept SystemExit:\n    pass\n"
-              "assert 'torch' not in sys.modules, 'torch was imported'\n")  # fmt: skip
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "COLUMNS": "200"})  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    assert "cut: CUT (arXiv 2504.09803)" in proc.stdout and "l1-filter: whole filters" in proc.stdout
-
-
-def test_version_and_help(capsys):
-    code, out, _ = run_cli(["--version"], capsys)
-    assert code == 0 and out.startswith("edgeprune ")
-    code, out, _ = run_cli(["prune", "--help"], capsys)
-    assert code == 0 and "--sparsity" in out and "l1-filter" in out
-
-
-def test_prune_writes_checkpoint_and_json_summary(tmp_path, capsys):
-    out_file = tmp_path / "d.ept"
-    code, out, _ = run_cli(["prune", "-w", "digits", "-t", "digit,parity", "-m", "magnitude", "-s", "0.7",
-                            "--scope", "global", "-o", out_file, "--json"], capsys)  # fmt: skip
-    assert code == 0
-    doc = json.loads(out)
-    assert doc["tasks"] == ["digit", "parity"]
-    assert abs(doc["sparsity"]["overall"]["sparsity"] - 0.7) <= 0.005
-    assert "prunable weights" in doc["sparsity"]["denominator"]
-    assert set(doc["dense"]) == set(doc["pruned"]) == {"digit", "parity"}
-    assert out_file.is_file() and sorted(p.name for p in tmp_path.iterdir()) == ["d.ept"]
-
-    code, out, _ = run_cli(["inspect", out_file, "--json"], capsys)
-    comps = {c["component"]: c for c in json.loads(out)["components"]}
-    assert comps["backbone"]["tasks"] == ["digit", "parity"]
-    assert set(comps) == {"backbone", "head:digit", "head:parity"}
-
-    code, out, _ = run_cli(["evaluate", out_file, "--json", "-o", tmp_path / "m.json"], capsys)
-    assert code == 0
-    assert json.loads(out)["metrics"] == doc["pruned"]
-    assert json.loads((tmp_path / "m.json").read_text())["metrics"] == doc["pruned"]
-
-
-def test_inspect_dense_model_lists_components_and_tasks(capsys):
-    code, out, _ = run_cli(["inspect", "-w", "scenes", "--tasks", "seg,normal"], capsys)
-    assert code == 0
-    assert "backbone" in out and "head:seg" in out and "head:normal" in out and "head:depth" not in out
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp("c") / "ok.ept"
-    write_checkpoint(prune(PruneRequest("digits", "random", 0.5, evaluate_before=False)), path)
-    return path
+@pytest.fixture
+def resnet90(checkpoints):
+    return checkpoints(**RESNET90)
 
 
 def corrupt(tmp_path, checkpoint):
@@ -166,41 +117,27 @@ def test_evaluate_unknown_task_of_checkpoint(capsys, checkpoint):
     assert code == 2 and "the checkpoint has: digit, parity, ge5" in err
 
 
-def test_usage_errors_exit_2(capsys):
-    code, _, _ = run_cli(["prune", "-w", "digits", "-s", "abc", "-o", "x.ept"], capsys)
-    assert code == 2
-    code, _, _ = run_cli(["frobnicate"], capsys)
-    assert code == 2
+def bad_args(resnet90, tmp_path):
+    o = tmp_path / "o"
+    return {
+        "unknown target": (["compile", resnet90, "-o", o, "--target", "nosuch"], "unknown target 'nosuch'"),
+        "corrupt checkpoint": (["compile", tmp_path / "bad.ept", "-o", tmp_path / "o"], "corrupt or truncated"),
+        "missing checkpoint": (["compile", tmp_path / "none.ept", "-o", tmp_path / "o"], "checkpoint not found"),
+        "format policy": (["compile", resnet90, "-o", o, "--format-policy", "fast"], "unknown format policy"),
+        "input size": (["compile", resnet90, "-o", tmp_path / "o", "--input-size", "big"], "not HxW"),
+        "existing output": (["compile", resnet90, "-o", tmp_path / "exists"], "exists; use --force"),
+        "not an artifact": (["bench", tmp_path / "exists"], "not an edgeprune artifact"),
+        "bench threads": (["bench", tmp_path / "exists", "--seconds", "0"], "--seconds must be positive"),
+    }
 
 
-def test_mask_library_add_list_and_a_foreign_entry(tmp_path, capsys):
-    lib = tmp_path / "lib"
-    args = ["mask-library", "add", "-t", "mod4", "--mask-library", lib, "-s", "0.5", "--finetune-steps", "3", "--json"]
-    code, out, err = run_cli(args, capsys)
-    assert code == 0, err
-    assert abs(json.loads(out)["sparsity"] - 0.5) <= 0.005
-    code, out, _ = run_cli(["mask-library", "list", "-l", lib, "--json"], capsys)
-    assert [e["task"] for e in json.loads(out)["entries"]] == ["mod4"]
-    out_dir = tmp_path / "out"
-    out_dir.mkdir()
-    code, _, err = run_cli(["prune", "-w", "digit-pool", "-m", "smsp", "--mask-library", lib, "-t", "parity,mod3",
-                            "-s", "0.5", "-o", out_dir / "x.ept"], capsys)  # fmt: skip
-    assert code == 2 and "one new task at a time" in err
-    entry = next(lib.glob("*.json"))
-    doc = json.loads(entry.read_text())
-    doc["source_hash"] = "f" * 64
-    entry.write_text(json.dumps(doc))
-    code, _, err = run_cli(["prune", "-w", "digit-pool", "-m", "smsp", "--mask-library", lib, "-t", "parity", "-s",
-                            "0.5", "-o", out_dir / "x.ept"], capsys)  # fmt: skip
-    assert code == 2 and "another pre-trained model" in err
-    assert no_output_left(out_dir)
-    code, _, err = run_cli(["mask-library", "list", "-l", tmp_path / "none"], capsys)
-    assert code == 2 and "mask library not found" in err
-
-
-def test_library_is_a_hidden_alias_of_mask_library(tmp_path, capsys):
-    code, out, _ = run_cli(["--help"], capsys)
-    assert code == 0 and "mask-library" in out
-    assert not any(line.strip("│ ").startswith("library ") for line in out.splitlines())
-    code, _, err = run_cli(["library", "list", "-l", tmp_path / "none"], capsys)
-    assert code == 2 and "mask library not found" in err
+@pytest.mark.parametrize("case", ["unknown target", "corrupt checkpoint", "missing checkpoint", "format policy",
+                                  "input size", "existing output", "not an artifact", "bench threads"])  # fmt: skip
+def test_bad_input_exits_2_with_one_line_and_nothing_written(case, resnet90, tmp_path, capsys):
+    (tmp_path / "bad.ept").write_bytes(resnet90.read_bytes()[:5000])
+    (tmp_path / "exists").mkdir()
+    args, message = bad_args(resnet90, tmp_path)[case]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.ept", "exists"]

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from conftest import SharedBackbone, SharedNeck, TreeModel
+from helpers import SharedBackbone, SharedNeck, TreeModel
 from torch import nn
 
 from edgeprune.errors import UserError

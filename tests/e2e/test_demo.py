@@ -1,6 +1,12 @@
+"""edgeprune demo: the whole pipeline on scenes, from extracting two tasks to timing the compiled
+model against the dense one."""
+
 import json
 
-from conftest import run_cli
+import pytest
+from helpers import run_cli
+
+pytestmark = pytest.mark.slow  # each runs the whole demo: 2.5-4 s
 
 
 def test_demo_extracts_two_tasks_prunes_to_ninety_percent_and_reports(tmp_path, capsys):
@@ -17,7 +23,8 @@ def test_demo_extracts_two_tasks_prunes_to_ninety_percent_and_reports(tmp_path, 
     # The demo goes on: compiled for this machine and timed against the dense model.
     assert sum(doc["compile"]["formats"].values()) >= 10 and doc["compile"]["input_size"] == [96, 96]
     bench = doc["bench"]
-    assert bench["speedup_p50"] > 0 and bench["energy"] is None
+    p50 = {kind: bench["latency"][kind]["p50_ms"] for kind in ("sparse", "dense")}
+    assert bench["speedup_p50"] == pytest.approx(p50["dense"] / p50["sparse"]) and bench["energy"] is None
     assert max(bench["agreement"]["max_rel_error_vs_dense"].values()) < 1e-4
 
 

@@ -1,55 +1,11 @@
+"""Workloads through the CLI: a user's workload file prunes; its checkpoint records the file so
+evaluate and inspect work from another directory; when the file or module is gone they ask for
+--workload, which finds a moved file."""
+
 import json
 
 import pytest
-import torch
-from conftest import run_cli
-
-from edgeprune.workload.base import Workload
-from edgeprune.workload.registry import resolve_workload
-
-USER_WORKLOAD = '''
-import torch
-from torch import nn
-from edgeprune.metrics import top1
-from edgeprune.workload import Metric, ModelSpec, Task, Workload
-
-class TwoTask(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.body = nn.Sequential(nn.Linear(6, 32), nn.ReLU())
-        self.a = nn.Linear(32, 2)
-        self.b = nn.Linear(32, 3)
-
-    def forward(self, x):
-        f = self.body(x)
-        return {"a": self.a(f), "b": self.b(f)}
-
-def data(split):
-    g = torch.Generator().manual_seed({"train": 0, "calibration": 1, "eval": 2}[split])
-    x = torch.randn(256, 6, generator=g)
-    return x, {"a": (x[:, 0] > 0).long(), "b": (x[:, 1] * 2).long().clamp(-1, 1) + 1}
-
-tasks = {t: Task(t, torch.nn.functional.cross_entropy, (Metric("top1", top1, True),)) for t in ("a", "b")}
-WORKLOAD = Workload("mine", tasks, {"twotask": ModelSpec("twotask", TwoTask, WEIGHTS)}, data)
-'''
-
-
-def write_user_workload(tmp_path):
-    from edgeprune.workload.weights import save_state
-
-    torch.manual_seed(0)
-    weights = tmp_path / "twotask.safetensors"
-    ns: dict = {"WEIGHTS": None}
-    exec(USER_WORKLOAD, ns)  # build the model class to save initial weights
-    save_state(ns["TwoTask"](), weights, half=False)
-    path = tmp_path / "my_workload.py"
-    path.write_text(USER_WORKLOAD.replace("WEIGHTS)", f"{str(weights)!r})"))
-    return path
-
-
-def test_user_workload_file_resolves(tmp_path):
-    wl = resolve_workload(f"{write_user_workload(tmp_path)}:WORKLOAD")
-    assert isinstance(wl, Workload) and wl.name == "mine" and wl.default_model == "twotask"
+from helpers import DIGITS_50, run_cli, write_user_workload
 
 
 def test_user_workload_prunes_through_the_cli(tmp_path, capsys):
@@ -61,19 +17,6 @@ def test_user_workload_prunes_through_the_cli(tmp_path, capsys):
     doc = json.loads(stdout)
     assert doc["tasks"] == ["b"] and abs(doc["sparsity"]["overall"]["sparsity"] - 0.6) <= 0.005
     assert out.is_file()
-
-
-def test_batches_cover_the_split_once():
-    wl = resolve_workload("digits")
-    seen = sum(len(x) for x, _ in wl.batches("eval", 300, shuffle_seed=1))
-    assert seen == len(wl.split("eval")[0]) == 1000
-    x, y = next(wl.batches("eval", 8, tasks=["parity"]))
-    assert list(y) == ["parity"] and torch.equal(y["parity"], torch.arange(2)[y["parity"]])
-
-
-def test_digits_labels_are_consistent():
-    _, y = resolve_workload("digits").split("train")
-    assert torch.equal(y["parity"], y["digit"] % 2) and torch.equal(y["ge5"], (y["digit"] >= 5).long())
 
 
 def prune_relative_user_workload(tmp_path, monkeypatch, capsys):
@@ -111,13 +54,11 @@ def test_checkpoint_whose_workload_file_is_gone_asks_for_workload(command, tmp_p
     assert "cannot be found" in message and "workload file not found" in message and "--workload" in message
 
 
-def test_checkpoint_whose_workload_module_is_not_importable_asks_for_workload(tmp_path, capsys):
+def test_checkpoint_whose_workload_module_is_not_importable_asks_for_workload(tmp_path, capsys, checkpoints):
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    ckpt = tmp_path / "d.ept"
-    code, _, err = run_cli(["prune", "-w", "digits", "-s", "0.5", "-o", ckpt], capsys)
-    assert code == 0, err
+    ckpt = checkpoints.copy(tmp_path / "d.ept", **DIGITS_50)  # private: the test rewrites its metadata
     with safe_open(str(ckpt), framework="pt") as fh:
         meta = json.loads(fh.metadata()["edgeprune"])
         tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
@@ -140,12 +81,3 @@ def test_workload_override_finds_a_moved_workload_file(command, tmp_path, monkey
     assert code == 0, err
     doc = json.loads(out)
     assert doc["workload"] == f"{moved}:WORKLOAD" and doc["tasks"] == ["a", "b"]
-
-
-def test_checkpoint_workload_prefers_the_override_and_records_absolute_files(tmp_path, monkeypatch):
-    from edgeprune.workload.registry import checkpoint_workload, workload_reference
-
-    monkeypatch.chdir(tmp_path)
-    assert workload_reference("wl/my.py:WL") == f"{tmp_path / 'wl' / 'my.py'}:WL"
-    assert workload_reference("digits") == "digits" and workload_reference("pkg.mod:WL") == "pkg.mod:WL"
-    assert checkpoint_workload("gone.py:WL", "digits").name == "digits"
