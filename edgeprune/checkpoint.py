@@ -16,6 +16,7 @@ Usage::
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 import torch
@@ -30,7 +31,18 @@ from edgeprune.masks import Granularity, MaskSet
 from edgeprune.taskgraph.extract import extract_tasks
 from edgeprune.workload.base import Workload
 from edgeprune.workload.registry import checkpoint_workload
-from edgeprune.workload.weights import load_state
+from edgeprune.workload.weights import (
+    FLOAT_DTYPES,
+    Header,
+    HeaderError,
+    TensorInfo,
+    check_memory,
+    load_state,
+    named,
+    one_line,
+    read_header,
+    show,
+)
 
 
 @dataclasses.dataclass
@@ -38,6 +50,13 @@ class CheckpointFile:
     state: dict[str, torch.Tensor]
     masks: MaskSet
     meta: CheckpointMeta
+    path: Path | None = None  # the file it was read from, for error messages
+
+
+# What a checkpoint's tensors may be: weights (and buffers) of a float32 model as torch saves
+# them, and keep-masks of 0 and 1.
+WEIGHT_DTYPES = frozenset({"F16", "BF16", "F32", "F64", "I8", "I16", "I32", "I64", "U8", "BOOL"})
+MASK_DTYPES = frozenset({"U8", "BOOL"})
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, masks: MaskSet, meta: CheckpointMeta) -> None:
@@ -50,42 +69,128 @@ def save_checkpoint(path: str | Path, model: nn.Module, masks: MaskSet, meta: Ch
 
 
 def load_checkpoint(path: str | Path) -> CheckpointFile:
-    """Read and validate a checkpoint; anything wrong with it is a :class:`UserError`."""
+    """Read and validate a checkpoint; anything wrong with it is a :class:`UserError` that names
+    the file. The header (every tensor's dtype, shape and byte range, checked against the file's
+    size), the metadata, the pairing of masks with weights and the granularities are all checked
+    before any tensor is read; then the masks must hold only 0 and 1 and the weights be finite."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     try:
-        with safe_open(str(path), framework="pt") as fh:
-            raw = (fh.metadata() or {}).get("edgeprune")
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open has no __iter__
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise UserError(f"{path} is not a valid edgeprune checkpoint (corrupt or truncated: {exc})") from None
+        header = read_header(path)
+    except (HeaderError, OSError) as exc:
+        raise UserError(f"{path} is not a valid edgeprune checkpoint (corrupt or truncated: {one_line(exc)})") from None
+    check_memory(path, header)
+    raw = header.metadata.get("edgeprune")
     if raw is None:
         raise UserError(f"{path} is a safetensors file but not an edgeprune checkpoint (no metadata)")
-    meta = CheckpointMeta.from_json(raw, str(path))
-    state = {k[2:]: v for k, v in tensors.items() if k.startswith("w/")}
-    masks = {k[2:]: v.bool() for k, v in tensors.items() if k.startswith("m/")}
-    for name, mask in masks.items():
-        if name not in state or state[name].shape != mask.shape:
-            raise UserError(f"{path}: mask {name} has no weight of its shape")
+    meta = _read_meta(raw, path)
+    weights, masks = _check_tensors(header, path)
+    gran = _granularity(meta, masks, path)
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            tensors = {k: fh.get_tensor(k) for k in header.tensors}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise UserError(f"{path} is not a valid edgeprune checkpoint (corrupt or truncated: {one_line(exc)})") from None
+    state = {name: tensors[f"w/{name}"] for name in weights}
+    for name, info in weights.items():
+        bad = int((~torch.isfinite(state[name])).sum()) if info.dtype in FLOAT_DTYPES else 0
+        if bad:  # the wording of prune's own check (prune.pipeline.refuse_nonfinite)
+            values = "value" if bad == 1 else "values"
+            raise UserError(f"{path}: weight {named(name)} has {bad} non-finite {values} (NaN/Inf)")
+    keep = {}
+    for name in masks:
+        mask = tensors[f"m/{name}"]
+        as_bytes = mask.view(torch.uint8)
+        if as_bytes.numel() and int(as_bytes.max()) > 1:
+            raise UserError(f"{path}: mask {named(name)} holds values other than 0 and 1")
+        keep[name] = as_bytes.view(torch.bool)  # no copy: the bytes are 0 or 1
+    return CheckpointFile(state, MaskSet(keep, gran), meta, path)
+
+
+def _read_meta(raw: str, path: Path) -> CheckpointMeta:
+    where = f"{path}: checkpoint metadata"
+    try:
+        meta = CheckpointMeta.from_json(raw, str(path))
+    except UserError as exc:  # the field's name comes from the file: keep the line printable
+        raise UserError(one_line(exc)) from None
+    except RecursionError:
+        raise UserError(f"{where}: nested too deeply") from None
+    except ValueError as exc:  # json's own limits (an integer of thousands of digits)
+        raise UserError(f"{where}: not valid JSON ({show(one_line(exc))})") from None
+    if meta.sparsity is not None and not 0.0 <= meta.sparsity <= 1.0:  # also refuses NaN
+        raise UserError(f"{where}: field sparsity: {meta.sparsity} is outside [0, 1]")
+    for field in ("workload", "model", "method"):
+        value = getattr(meta, field)
+        if not value or not value.isprintable():
+            raise UserError(f"{where}: field {field}: {show(value)} is not a name")
+    for i, task in enumerate(meta.tasks):
+        if not task or not task.isprintable():
+            raise UserError(f"{where}: field tasks.{i}: {show(task)} is not a task name")
+        if meta.tasks.count(task) > 1:
+            raise UserError(f"{where}: field tasks: {show(task)} is listed twice")
+    return meta
+
+
+def _check_tensors(header: Header, path: Path) -> tuple[dict[str, TensorInfo], dict[str, TensorInfo]]:
+    """Weights and masks by name, from the header alone: names, dtypes, and each mask beside a
+    weight of its shape."""
+    weights: dict[str, TensorInfo] = {}
+    masks: dict[str, TensorInfo] = {}
+    for key, info in header.tensors.items():
+        kind, name = key[:2], key[2:]
+        if kind not in ("w/", "m/") or not name:
+            raise UserError(f"{path}: tensor {named(key)} is neither a weight (w/NAME) nor a mask (m/NAME)")
+        if kind == "w/" and info.dtype not in WEIGHT_DTYPES:
+            raise UserError(f"{path}: weight {named(name)} has dtype {info.dtype} (not a weight's dtype)")
+        if kind == "m/" and info.dtype not in MASK_DTYPES:
+            raise UserError(f"{path}: mask {named(name)} has dtype {info.dtype} (a mask is U8 or BOOL)")
+        (weights if kind == "w/" else masks)[name] = info
+    for name, info in masks.items():
+        if name not in weights or weights[name].shape != info.shape:
+            raise UserError(f"{path}: mask {named(name)} has no weight of its shape")
+    return weights, masks
+
+
+def _granularity(meta: CheckpointMeta, masks: dict[str, TensorInfo], path: Path) -> dict[str, Granularity]:
+    """Each mask's granularity, which must fit the mask (a block or N:M group no larger than the
+    weight seen as out x (in*kh*kw))."""
     gran = {}
     for name, text in meta.granularity.items():
+        field = f"{path}: checkpoint metadata: field granularity.{named(name)}"
+        if name not in masks:
+            raise UserError(f"{field}: the checkpoint has no mask of that name")
         try:
-            gran[name] = Granularity.parse(text)
+            g = Granularity.parse(text)
         except UserError as exc:
-            raise UserError(f"{path}: checkpoint metadata: field granularity.{name}: {exc}") from None
-    return CheckpointFile(state, MaskSet(masks, gran), meta)
+            raise UserError(f"{field}: {one_line(exc)}") from None
+        shape = masks[name].shape
+        rows, cols = (shape[0], math.prod(shape[1:])) if len(shape) >= 2 else (0, 0)
+        too_big = (g.kind == "block" and (g.a > rows or g.b > cols)) or (g.kind == "nm" and g.b > cols)
+        if too_big or (g.kind != "element" and len(shape) < 2):
+            raise UserError(f"{field}: {g} does not fit a weight of shape {list(shape)}")
+        gran[name] = g
+    return gran
 
 
 def rebuild_model(ckpt: CheckpointFile, workload: Workload | None = None) -> nn.Module:
     """Rebuild the extracted architecture from ``workload`` (default: the one the metadata
     records) and load the checkpoint's weights into it (eval mode)."""
+    where = str(ckpt.path) if ckpt.path is not None else "checkpoint"
     workload = workload if workload is not None else checkpoint_workload(ckpt.meta.workload)
     name = ckpt.meta.model
     if name not in workload.models:
-        raise UserError(f"checkpoint model '{name}' is not in workload '{workload.name}'")
-    model = extract_tasks(workload.models[name].build().float(), ckpt.meta.tasks)
-    load_state(model, ckpt.state, "checkpoint")
+        raise UserError(f"{where}: checkpoint model '{named(name)}' is not in workload '{workload.name}'")
+    try:
+        model = extract_tasks(workload.models[name].build().float(), ckpt.meta.tasks)
+        load_state(model, ckpt.state, f"checkpoint {where}")
+    except UserError as exc:
+        message = one_line(exc)
+        raise UserError(message if message.startswith("checkpoint ") else f"{where}: {message}") from None
+    params = dict(model.named_parameters())
+    for mask_name in ckpt.masks.masks:
+        if mask_name not in params:
+            raise UserError(f"{where}: mask {named(mask_name)} is not on a parameter of model '{named(name)}'")
     return model.eval()
 
 

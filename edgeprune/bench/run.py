@@ -2,7 +2,9 @@
 the machine it runs on, in the same run (interleaved), with percentiles, peak memory (each
 model in its own process) and how closely the two agree. Energy is not measured in this
 version: the record says so instead of holding a number. The models are loaded through the
-runner of the artifact's backend (:mod:`edgeprune.runtime.runner`)."""
+runner of the artifact's backend (:mod:`edgeprune.runtime.runner`), which checks every file
+against the manifest (sha256 and size) before loading it; the sizes and the model's sha256 in
+the results are the manifest's, so checked, not read again."""
 
 from __future__ import annotations
 
@@ -26,7 +28,6 @@ from edgeprune.contracts.results import (
     Results,
 )
 from edgeprune.errors import UserError
-from edgeprune.fsio import sha256_file
 from edgeprune.runtime.runner import open_runner
 
 
@@ -64,12 +65,12 @@ def bench_artifact(artifact: Path, threads: int | None = None, budget_s: float =
                  for t, g, w in zip(manifest.tasks, got, want, strict=True)}  # fmt: skip
     lat = interleaved({"sparse": lambda: sparse.run(feed), "dense": lambda: dense.run(feed)},
                       warmup=5, min_runs=30, budget_s=budget_s)  # fmt: skip
-    model, dense_path = manifest.path(artifact, "model"), manifest.path(artifact, "dense")
+    model, dense_file = manifest.files["model"], manifest.files["dense"]  # checked by open_runner
     return Results(
         time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         target=manifest.target.name,
         device=DeviceInfo(machine=platform.machine(), cpu=_cpu_model(), isa=sparse.isa, hostname=platform.node()),
-        artifact=ArtifactRun(path=str(artifact), model_sha256=sha256_file(model), tasks=manifest.tasks),
+        artifact=ArtifactRun(path=str(artifact), model_sha256=model.sha256, tasks=manifest.tasks),
         threads=threads,
         batch=batch,
         latency={k: lat[k].stats() for k in ("sparse", "dense")},
@@ -78,7 +79,7 @@ def bench_artifact(artifact: Path, threads: int | None = None, budget_s: float =
         memory=PeakMemory(sparse_peak_rss_mib=_peak_rss(artifact, "model", threads, shape),
                           dense_peak_rss_mib=_peak_rss(artifact, "dense", threads, shape),
                           method="VmHWM of a fresh process that loads the model and runs it 3 times"),  # fmt: skip
-        model_bytes=ModelBytes(sparse=model.stat().st_size, dense=dense_path.stat().st_size),
+        model_bytes=ModelBytes(sparse=model.bytes, dense=dense_file.bytes),
         energy=None,
         energy_reason="not measured: this version has no energy sensor backend",
         agreement=Agreement(input="seeded standard normal", max_rel_error_vs_dense=agreement),

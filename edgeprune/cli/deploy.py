@@ -10,8 +10,21 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from edgeprune.cli.common import JsonOpt, _print_json, _size, app, err, out
+from edgeprune.cli.common import (
+    ForceOpt,
+    JsonOpt,
+    _print_json,
+    _size,
+    app,
+    check_samples,
+    check_seconds,
+    check_threads,
+    err,
+    out,
+    writing,
+)
 from edgeprune.errors import UserError
+from edgeprune.fsio import check_output
 
 if TYPE_CHECKING:  # the contracts import pydantic: only the commands that read a file pay for it
     from edgeprune.contracts.manifest import Manifest
@@ -86,10 +99,12 @@ def compile_cmd(
     onnxruntime, faster with the kernel library), dense baseline, kernel library, manifest."""
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
+    check_output(output, force, directory=True)  # before PyTorch is imported: an unwritable output fails at once
+    size = _size(input_size)
+
     from edgeprune.export.compile import CompileRequest, compile_artifact
 
-    req = CompileRequest(checkpoint, target, output, format_policy, force, _size(input_size), targets_dir, backend,
-                         workload)  # fmt: skip
+    req = CompileRequest(checkpoint, target, output, format_policy, force, size, targets_dir, backend, workload)
     with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=err, disable=as_json,
                   transient=True) as progress:  # fmt: skip
         stage = progress.add_task("starting", total=None)
@@ -132,13 +147,18 @@ def _print_layers(manifest: Manifest) -> None:
 def calibrate(
     target: TargetOpt = "host",
     kernel_library: Annotated[Path | None, typer.Option(help="Kernel library (.so) to time (default: the host build; on a board, an artifact's).")] = None,  # noqa: E501
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the table (default: the target's).")] = None,  # noqa: E501
-    threads: Annotated[int | None, typer.Option(help="Threads (default: the target's).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write the table (default: the target's, replaced on every run; an existing -o file only with --force).")] = None,  # noqa: E501
+    threads: Annotated[int | None, typer.Option(help="Threads (default: the target's; at most 4 per core).")] = None,
     targets_dir: TargetsDirOpt = None,
+    force: ForceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Measure each sparse format against onnxruntime's dense Conv on this machine and write the
     cost table the compiler's format chooser reads. Run it on the target itself."""
+    if output is not None:
+        check_output(output, force)
+    check_threads(threads)
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from edgeprune.costmodel.calibrate import calibrate as run_calibration
@@ -149,15 +169,15 @@ def calibrate(
     if t.arch not in ("native", host_arch()):
         raise UserError(f"calibrate measures the machine it runs on: run it on the {t.name} board ({t.arch}), "
                         f"not on this {host_arch()} machine")  # fmt: skip
-    if threads is not None and threads < 1:
-        raise UserError(f"--threads must be at least 1, got {threads}")
+    path = output or t.calibration_path
+    check_output(path, True)  # the target's own table is recalibrated in place: only writability is checked
     with Progress(TextColumn("timing kernels"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err,
                   disable=as_json, transient=True) as progress:  # fmt: skip
         bar = progress.add_task("calibrate", total=None)
         table = run_calibration(t.name, kernel_library or host_library(), threads or t.threads,
                                 progress=lambda i, n: progress.update(bar, completed=i, total=n))  # fmt: skip
-    path = output or t.calibration_path
-    table.save(path)
+    with writing(path):
+        table.save(path)
     if as_json:
         _print_json(table.to_dict())
         return
@@ -169,26 +189,35 @@ def calibrate(
 @app.command()
 def bench(
     artifact: Annotated[Path, typer.Argument(help="Artifact directory made by edgeprune compile.")],
-    threads: Annotated[int | None, typer.Option(help="Threads (default: the target's).")] = None,
-    seconds: Annotated[float, typer.Option(help="Timing budget; more seconds, steadier tails.")] = 10.0,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="results.json path (default: in the artifact).")] = None,  # noqa: E501
+    threads: Annotated[int | None, typer.Option(help="Threads (default: the target's; at most 4 per core).")] = None,
+    seconds: Annotated[float, typer.Option(help="Timing budget, at most 3600; more seconds, steadier tails.")] = 10.0,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="results.json path (default: ARTIFACT/results.json, replaced on every run; an existing -o file only with --force).")] = None,  # noqa: E501
+    force: ForceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Time the sparse model against the dense baseline of the same checkpoint, interleaved in
     the same run: p50/p90/p99 latency, peak memory, ratio."""
+    # Re-benching an artifact is the normal loop, so its own results.json is replaced without
+    # --force; a file named with -o is the user's and is replaced only with --force.
+    if output is not None:
+        check_output(output, force)
+    elif artifact.is_dir():
+        check_output(artifact / "results.json", True)
+    check_threads(threads)
+    check_seconds(seconds)
+
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
     from edgeprune.bench.run import bench_artifact
     from edgeprune.fsio import write_text_atomic
 
-    if seconds <= 0:
-        raise UserError(f"--seconds must be positive, got {seconds}")
     with Progress(TextColumn("timing sparse vs dense"), TimeElapsedColumn(), console=err, disable=as_json,
                   transient=True) as progress:  # fmt: skip
         progress.add_task("bench", total=None)
         results = bench_artifact(artifact, threads, seconds)
     path = output or artifact / "results.json"
-    write_text_atomic(path, results.to_json())
+    with writing(path):
+        write_text_atomic(path, results.to_json())
     if as_json:
         _print_json(results.model_dump(mode="json"))
         return
@@ -227,9 +256,8 @@ def verify(
     from edgeprune.contracts.manifest import Manifest
     from edgeprune.verify.board import ATOL, RTOL, dense_reference, verify_artifact
 
+    check_samples(samples)
     manifest = Manifest.read(artifact)
-    if samples < 1:
-        raise UserError(f"--samples must be at least 1, got {samples}")
     with Progress(TextColumn("running the artifact (an emulated board takes a while)"), TimeElapsedColumn(),
                   console=err, disable=as_json, transient=True) as progress:  # fmt: skip
         progress.add_task("verify", total=None)

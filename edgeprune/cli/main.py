@@ -9,6 +9,7 @@ PyTorch, as they must on a board that has none.
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import edgeprune.cli.deploy  # noqa: F401, I001
@@ -19,8 +20,34 @@ from edgeprune.cli.common import app, err
 from edgeprune.errors import UserError
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived: unwinds like an exception, so every temporary output is removed
+    by the ``finally`` that made it, then the command exits with 128 + the signal number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    # A second signal during the cleanup ends the process at once; the next run sweeps what is left.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise Interrupted(signum)
+
+
 def main() -> None:
-    """Console entry point: user errors become one line and exit code 2."""
+    """Console entry point: user errors become one line and exit code 2; SIGINT and SIGTERM
+    clean up, say "interrupted" and exit 130 and 143."""
+    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _run()
+    finally:  # an in-process caller (the tests) gets its own handlers back
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _run() -> None:
     try:
         app()
     except UserError as exc:
@@ -32,6 +59,6 @@ def main() -> None:
         err.print("[red]error:[/] this command needs PyTorch, which this runtime install does not have "
                   "(bench, verify and targets run without it)", highlight=False, soft_wrap=True)  # fmt: skip
         sys.exit(2)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
+    except Interrupted as exc:
+        err.print("interrupted", highlight=False)
+        sys.exit(128 + exc.signum)

@@ -13,21 +13,27 @@ import typer
 from edgeprune.cli.common import (
     DENSE_WORKLOAD,
     CheckpointOrWorkloadOpt,
+    ForceOpt,
     JsonOpt,
     ModelOpt,
     TasksOpt,
     ThreadsOpt,
     WeightsOpt,
     WorkloadOpt,
-    _check_output,
     _print_json,
     _size,
     _threads,
     app,
+    check_finite,
+    check_seconds,
+    check_threads,
     err,
+    json_text,
     out,
+    writing,
 )
 from edgeprune.errors import UserError
+from edgeprune.fsio import check_output
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -162,13 +168,22 @@ def prune(
     batch_size: Annotated[int, typer.Option(help="Fine-tuning batch size.")] = 16,
     optimizer: Annotated[str, typer.Option(help="Fine-tuning optimiser: adam or sgd.")] = "adam",
     threads: ThreadsOpt = None,
+    force: ForceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Extract tasks, prune to a sparsity, optionally fine-tune, and write a pruned checkpoint."""
+    """Extract tasks, prune to a sparsity, optionally fine-tune, and write a pruned checkpoint.
+    An existing output is replaced only with --force."""
+    # Everything that can be checked without PyTorch is checked before it is imported: a bad
+    # value or an output that cannot be written fails at once, not after the work.
+    check_output(output, force, suffix=".ept")
+    check_threads(threads)
+    for value, option in ((sparsity, "--sparsity"), (lr, "--lr"), (train_lr, "--train-lr"),
+                          (threshold_lr, "--threshold-lr"), (init_threshold, "--init-threshold")):  # fmt: skip
+        check_finite(value, option)
+
     from edgeprune.prune.pipeline import PruneRequest, finetune_config, write_checkpoint
 
     _threads(threads)
-    _check_output(output, ".ept")
     given = {"granularity": granularity, "scope": scope, "pattern": pattern, "seed": seed, "fusion": fusion,
              "vote_min": vote_min, "calib_batches": calib_batches, "calib_batch_size": calib_batch_size,
              "rounds": rounds, "round_steps": round_steps, "train_steps": train_steps, "train_lr": train_lr,
@@ -182,11 +197,12 @@ def prune(
         exclude=tuple(exclude or ()),
     )  # fmt: skip
     result = _run_prune(req, quiet=as_json)
-    write_checkpoint(result, output)
+    with writing(output):
+        write_checkpoint(result, output)
     if as_json:
         _print_json({"output": str(output), "tasks": result.tasks, "method": method,
                      "settings": result.meta.settings, "sparsity": result.report.to_dict(),
-                     "dense": result.before, "pruned": result.after, "delta_t": result.delta_t,
+                     "dense": result.before, "pruned": result.after, **_delta_t_fields(result),
                      "timings": result.timings})  # fmt: skip
         return
     _print_prune_summary(result)
@@ -215,11 +231,21 @@ def _run_prune(req: Any, quiet: bool) -> Any:
         return prune(req, Hooks(stage=on_stage, finetune_step=on_step))
 
 
+def _delta_t_fields(result: Any) -> dict[str, Any]:
+    """``delta_t`` for a JSON summary, and when it is ``null`` (no dense model evaluated, or no
+    finite metric to compare), ``delta_t_reason``."""
+    if result.delta_t is not None:
+        return {"delta_t": result.delta_t}
+    return {"delta_t": None, "delta_t_reason": result.delta_t_reason}
+
+
 def _print_prune_summary(result: Any) -> None:
     out.print(_sparsity_table(result.report))
     out.print(_metrics_table("Per-task metrics", {"dense": result.before, "pruned": result.after}))
     if result.delta_t is not None:
         out.print(f"ΔT (mean relative change over all metrics, higher is better): {result.delta_t:+.2f}%")
+    elif result.delta_t_reason:
+        out.print(f"ΔT: not computed ({result.delta_t_reason})")
     out.print(" ".join(f"{k.removesuffix('_s')} {v:.1f}s" for k, v in result.timings.items()))
 
 
@@ -230,22 +256,26 @@ def evaluate(
     model: ModelOpt = None,
     weights: WeightsOpt = None,
     tasks: TasksOpt = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the metrics as JSON here.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also write the metrics as JSON here (an existing file only with --force).")] = None,  # noqa: E501
     threads: ThreadsOpt = None,
+    force: ForceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Evaluate a dense model or a pruned checkpoint on a workload's evaluation split."""
+    if output is not None:
+        check_output(output, force)
+    check_threads(threads)
+
     from edgeprune.checkpoint import load_checkpoint, rebuild_model
     from edgeprune.evaluate import evaluate as run_eval
     from edgeprune.fsio import write_text_atomic
+    from edgeprune.prune.pipeline import refuse_nonfinite
     from edgeprune.prune.source import load_and_extract
     from edgeprune.workload.registry import checkpoint_workload, resolve_workload
 
     _threads(threads)
-    if output is not None:
-        _check_output(output)
     if checkpoint is not None:
-        ckpt = load_checkpoint(checkpoint)
+        ckpt = load_checkpoint(checkpoint)  # refuses non-finite weights
         meta = ckpt.meta
         wl = checkpoint_workload(meta.workload, workload)
         net = rebuild_model(ckpt, wl)
@@ -258,6 +288,7 @@ def evaluate(
     else:
         wl = resolve_workload(workload if workload is not None else DENSE_WORKLOAD)
         loaded = load_and_extract(wl, _tasks(tasks), model, str(weights) if weights else None)
+        refuse_nonfinite(loaded.source.state_dict().items(), str(weights) if weights else "the shipped weights")
         net, chosen = loaded.model, loaded.tasks
         source = {"workload": wl.name, "model": model or wl.default_model}
     status = err.status("evaluating (the first use of scenes renders them, ~15 s)")
@@ -265,7 +296,8 @@ def evaluate(
         results = run_eval(net, wl, chosen)
     doc = {**source, "tasks": chosen, "metrics": results}
     if output is not None:
-        write_text_atomic(output, json.dumps(doc, indent=2) + "\n")
+        with writing(output):
+            write_text_atomic(output, json_text(doc))
     if as_json:
         _print_json(doc)
         return
@@ -274,11 +306,12 @@ def evaluate(
 
 @app.command()
 def demo(
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also keep the pruned checkpoint here (.ept).")] = None,  # noqa: E501
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Also keep the pruned checkpoint here (.ept; an existing file only with --force).")] = None,  # noqa: E501
     finetune_steps: Annotated[int, typer.Option(help="Masked fine-tuning steps.")] = 300,
     input_size: Annotated[str, typer.Option(help="Deploy resolution HxW of the compiled model.")] = "256x256",
-    bench_seconds: Annotated[float, typer.Option(help="Timing budget of the sparse-vs-dense bench.")] = 5.0,
+    bench_seconds: Annotated[float, typer.Option(help="Timing budget of the sparse-vs-dense bench (at most 3600).")] = 5.0,  # noqa: E501
     threads: ThreadsOpt = None,
+    force: ForceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Show the whole pipeline on the built-in mtl-resnet + scenes: extract seg and depth, prune
@@ -286,20 +319,29 @@ def demo(
     model against the dense one."""
     import tempfile
 
+    if output is not None:
+        check_output(output, force, suffix=".ept")
+    check_threads(threads)
+    check_seconds(bench_seconds, "--bench-seconds")
+    size = _size(input_size)
+    if finetune_steps < 0:
+        raise UserError(f"--finetune-steps must be at least 0, got {finetune_steps}")
+
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
     from edgeprune.bench.run import bench_artifact
     from edgeprune.cli.deploy import _print_bench
-    from edgeprune.export.compile import CompileRequest, compile_artifact
+    from edgeprune.export.compile import CompileRequest, check_input_size, compile_artifact
     from edgeprune.prune.pipeline import PruneRequest, write_checkpoint
     from edgeprune.train.finetune import FinetuneConfig
+    from edgeprune.workload.registry import resolve_workload
 
     _threads(threads)
-    size = _size(input_size)
-    if output is not None:
-        _check_output(output, ".ept")
-    if bench_seconds <= 0:
-        raise UserError(f"--bench-seconds must be positive, got {bench_seconds}")
+    scenes = resolve_workload("scenes")  # the input size is checked against the model before the pruning
+    status = err.status("checking --input-size (the first use of scenes renders them, ~15 s)")
+    with status if not as_json else contextlib.nullcontext():
+        check_input_size(scenes.models[scenes.default_model].build().float().eval(), scenes.default_model,
+                         scenes.inputs_at(1), size)  # fmt: skip
     req = PruneRequest(workload="scenes", method="magnitude", sparsity=0.9, tasks=["seg", "depth"],
                        options={"scope": "global"},
                        finetune=FinetuneConfig(steps=finetune_steps, batch_size=16, lr=1e-3))  # fmt: skip
@@ -309,7 +351,8 @@ def demo(
     result = _run_prune(req, quiet=as_json)
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = output or Path(tmp) / "demo.ept"
-        write_checkpoint(result, ckpt)
+        with writing(ckpt):
+            write_checkpoint(result, ckpt)
         with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=err, disable=as_json,
                       transient=True) as progress:  # fmt: skip
             stage = progress.add_task("compiling", total=None)
@@ -319,7 +362,7 @@ def demo(
             bench = bench_artifact(Path(tmp) / "artifact", budget_s=bench_seconds)
     if as_json:
         _print_json({"tasks": result.tasks, "sparsity": result.report.to_dict(), "dense": result.before,
-                     "pruned": result.after, "delta_t": result.delta_t, "timings": result.timings,
+                     "pruned": result.after, **_delta_t_fields(result), "timings": result.timings,
                      "compile": {"formats": manifest.summary.formats, "input_size": list(size or ()),
                                  "size_ratio": manifest.summary.size_ratio},
                      "bench": bench.model_dump(mode="json")})  # fmt: skip
@@ -331,7 +374,8 @@ def demo(
     out.print(f"compiled for this machine at {input_size}: formats {s.formats}, "
               f"model file {s.size_ratio:.2f}x the dense one")  # fmt: skip
     _print_bench(bench)
-    out.print(f"ΔT {result.delta_t:+.2f}% for {bench.speedup_p50:.2f}x lower p50 latency than the dense model")
+    dt = "ΔT not computed" if result.delta_t is None else f"ΔT {result.delta_t:+.2f}%"
+    out.print(f"{dt} for {bench.speedup_p50:.2f}x lower p50 latency than the dense model")
     if output is not None:
         out.print(f"wrote {output}")
 
@@ -355,6 +399,10 @@ def mask_library_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Prune TASK alone (structured, Taylor scores), fine-tune, and store its structure scores."""
+    check_threads(threads)
+    check_finite(sparsity, "--sparsity")
+    check_finite(lr, "--lr")
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from edgeprune.prune.smsp_library import build_entry, save_entry

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -16,7 +17,26 @@ class Contract(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), indent=1) + "\n"
+        """Standard JSON: a NaN or an infinity (which ``json`` would write as the non-standard
+        ``NaN``/``Infinity`` that strict readers refuse) is a :class:`UserError` naming the field."""
+        doc = self.model_dump(mode="json")
+        bad = nonfinite_field(doc)
+        if bad is not None:
+            where, value = bad
+            raise UserError(f"{type(self).__name__}: field {where} is {value}, which JSON cannot hold; not writing it")
+        return json.dumps(doc, indent=1, allow_nan=False) + "\n"
+
+
+def nonfinite_field(doc: Any, where: str = "") -> tuple[str, float] | None:  # noqa: ANN401
+    """The first NaN or infinity in a decoded JSON document, as (``a.b.0.c``, value)."""
+    if isinstance(doc, float):
+        return None if math.isfinite(doc) else (where or "(document)", doc)
+    items = doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list | tuple) else ()
+    for key, value in items:
+        found = nonfinite_field(value, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 C = TypeVar("C", bound=Contract)
@@ -25,10 +45,10 @@ C = TypeVar("C", bound=Contract)
 def field_error(exc: ValidationError) -> str:
     """The first problem as ``field a.b.0.c: what is wrong``."""
     first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(document)"
+    where = _one_line(".".join(str(p) for p in first["loc"])) or "(document)"
     got = first.get("input")
-    shown = "" if isinstance(got, dict | list) or got is None else f" (got {json.dumps(got, default=str)[:40]})"
-    return f"field {where}: {first['msg'].lower()}{shown}"
+    shown = "" if isinstance(got, dict | list) or got is None else f" (got {_one_line(repr(got), 40)})"
+    return f"field {where}: {_one_line(first['msg'].lower(), 200)}{shown}"
 
 
 def parse(cls: type[C], doc: Any, where: str, format_id: str, older: dict[str, str] | None = None) -> C:  # noqa: ANN401
@@ -43,6 +63,8 @@ def parse(cls: type[C], doc: Any, where: str, format_id: str, older: dict[str, s
         raise UserError(f"{where}: unsupported format {found!r} (this edgeprune reads {format_id})")
     try:
         return cls.model_validate(doc)
+    except RecursionError:
+        raise UserError(f"{where}: not a document edgeprune writes (nested too deeply)") from None
     except ValidationError as exc:
         raise UserError(f"{where}: {field_error(exc)}") from None
 
@@ -55,3 +77,13 @@ def decode(raw: bytes | str, where: str) -> Any:  # noqa: ANN401
         raise UserError(f"{where}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{where}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise UserError(f"{where}: not valid JSON (nested too deeply)") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise UserError(f"{where}: not valid JSON ({_one_line(str(exc))})") from None
+
+
+def _one_line(text: str, limit: int = 80) -> str:
+    """``text`` as one short printable line (a document's own keys and values may hold anything)."""
+    flat = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

@@ -3,14 +3,22 @@ without the machine that built it: the target (CPU, threads, power sensors), the
 wrote it, every file with its sha256, the inputs and outputs, the per-layer formats, and what
 compile checked. Format ``edgeprune.artifact/2``; an ``/1`` artifact is refused by name.
 
+Every file of an artifact is named relative to it and confined to it: ``ArtifactFile.path`` is
+a plain relative name (no ``..``, no absolute path, no odd characters), and ``Manifest.path``
+resolves it, links followed, to a regular file inside the artifact. Its sha256 is checked by
+:func:`edgeprune.runtime.artifact_files.checked_path`, which every opener of a file uses.
+
 Usage::
 
     manifest = Manifest.read(artifact_dir)            # validated; UserError names the field
-    artifact_dir / manifest.files["model"].path
+    manifest.path(artifact_dir, "model")              # confined (not yet hashed: see above)
 """
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from pathlib import Path, PurePosixPath
 from typing import Any, Final, Literal
 
@@ -72,9 +80,12 @@ class OutputSpec(Contract):
     task: str
 
 
+_NAME = re.compile(r"[A-Za-z0-9_+.-]+(/[A-Za-z0-9_+.-]+)*")
+
+
 class ArtifactFile(Contract):
     path: str  # relative to the artifact directory
-    sha256: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     bytes: int = Field(ge=0)
 
     @field_validator("path")
@@ -83,6 +94,8 @@ class ArtifactFile(Contract):
         p = PurePosixPath(value)
         if p.is_absolute() or ".." in p.parts or not p.parts:
             raise ValueError(f"{value!r} is not a path inside the artifact")
+        if not _NAME.fullmatch(value):  # the names reach command lines (qemu): plain characters only
+            raise ValueError(f"{value!r} is not a plain file name (letters, digits, '_+.-' and '/')")
         return value
 
 
@@ -164,13 +177,37 @@ class Manifest(Contract):
         for role in ("model", "dense"):
             if role not in manifest.files:
                 raise UserError(f"{path}: field files.{role}: missing")
-        for entry in manifest.files.values():
-            if not (artifact / entry.path).is_file():
-                raise UserError(f"{artifact}: {entry.path} is missing")
+        for role in manifest.files:
+            manifest.path(artifact, role)
         return manifest
 
     def path(self, artifact: Path, role: str) -> Path:
-        """Where the file of ``role`` (model, dense, library) lies in ``artifact``."""
+        """Where the file of ``role`` (model, dense, library) lies: its real path, links followed,
+        which must be a regular file inside ``artifact``; a UserError naming the file otherwise.
+        Nothing is opened here. To open or load the file, use
+        :func:`edgeprune.runtime.artifact_files.checked_path`, which also checks its sha256."""
         if role not in self.files:
             raise UserError(f"{artifact}: the manifest lists no {role} file")
-        return artifact / self.files[role].path
+        name = self.files[role].path
+        where = artifact / name
+        try:
+            root = artifact.resolve(strict=True)
+            real = where.resolve(strict=True)
+            mode = os.stat(real).st_mode
+        except FileNotFoundError:
+            link = " (a link to nothing)" if where.is_symlink() else ""
+            raise UserError(f"{artifact}: {name} is missing{link}") from None
+        except (OSError, RuntimeError, ValueError) as exc:  # a loop of links, no permission
+            raise UserError(f"{artifact}: {name} cannot be reached ({exc})") from None
+        if not real.is_relative_to(root):
+            raise UserError(f"{artifact}: {name} leads outside the artifact (to {real}); "
+                            "an artifact's files must lie inside it")  # fmt: skip
+        if not stat.S_ISREG(mode):
+            raise UserError(f"{artifact}: {name} is not a regular file (it is {_kind(mode)})")
+        return real
+
+
+def _kind(mode: int) -> str:
+    kinds = {stat.S_ISDIR: "a directory", stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket",
+             stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device"}  # fmt: skip
+    return next((what for test, what in kinds.items() if test(mode)), "not a file")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -59,18 +60,100 @@ class CostTable:
 
     @classmethod
     def load(cls, path: Path) -> CostTable:
+        """Read and validate a table: every field's type, each curve's kind, its densities in
+        [0, 1] and strictly increasing, its ratios finite and positive; a problem is one
+        :class:`UserError` line naming the file and the field."""
         if not path.is_file():
             raise UserError(f"calibration table not found: {path}; run edgeprune calibrate")
         try:
-            doc = json.loads(path.read_text())
-            if doc.get("format") != FORMAT:
-                raise ValueError(f"format {doc.get('format')!r}")
-            curves = {(c["kind"], c["fmt"]): sorted((float(d), float(r)) for d, r in c["points"])
-                      for c in doc["curves"]}  # fmt: skip
-            return cls(doc["target"], bool(doc["measured"]), doc.get("device", {}), int(doc["threads"]), curves,
-                       str(doc.get("note", "")))  # fmt: skip
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UserError(f"{path}: not a valid calibration table ({exc})") from None
+            doc = json.loads(path.read_bytes().decode("utf-8"))
+        except OSError as exc:
+            raise UserError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        except UnicodeDecodeError:
+            raise UserError(f"{path}: not a valid calibration table (not UTF-8 text)") from None
+        except RecursionError:
+            raise UserError(f"{path}: not a valid calibration table (nested too deeply)") from None
+        except ValueError as exc:  # JSONDecodeError, or an integer of thousands of digits
+            raise UserError(f"{path}: not a valid calibration table (not JSON: {_one_line(exc)})") from None
+        return cls._from_doc(doc, path)
+
+    @classmethod
+    def _from_doc(cls, doc: object, path: Path) -> CostTable:
+        def bad(field: str, what: str) -> UserError:
+            return UserError(f"{path}: not a valid calibration table: field {field} {what}")
+
+        if not isinstance(doc, dict):
+            raise UserError(f"{path}: not a valid calibration table (not a JSON object)")
+        if doc.get("format") != FORMAT:
+            raise UserError(f"{path}: not a valid calibration table (format {_show(doc.get('format'))}, "
+                            f"this edgeprune reads {FORMAT})")  # fmt: skip
+        unknown = sorted(set(doc) - FIELDS)
+        if unknown:
+            raise bad(_show(unknown[0]), "is not known")
+        for field, kind in (("target", str), ("measured", bool), ("threads", int), ("curves", list)):
+            if field not in doc:
+                raise bad(field, "is missing")
+            if not isinstance(doc[field], kind) or (kind is int and isinstance(doc[field], bool)):
+                raise bad(field, f"must be {_KINDS[kind]}, not {_show(doc[field])}")
+        device, note = doc.get("device", {}), doc.get("note", "")
+        if not isinstance(device, dict):
+            raise bad("device", f"must be an object, not {_show(device)}")
+        if not isinstance(note, str):
+            raise bad("note", f"must be a string, not {_show(note)}")
+        if not 1 <= doc["threads"] <= MAX_THREADS:
+            raise bad("threads", f"must be between 1 and {MAX_THREADS}, not {doc['threads']}")
+        curves: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        for i, curve in enumerate(doc["curves"]):
+            if not isinstance(curve, dict) or set(curve) != {"kind", "fmt", "points"}:
+                raise bad(f"curves.{i}", "must be an object of kind, fmt and points")
+            kind, fmt, points = curve["kind"], curve["fmt"], curve["points"]
+            if kind not in KINDS:
+                raise bad(f"curves.{i}.kind", f"must be one of {', '.join(KINDS)}, not {_show(kind)}")
+            if not isinstance(fmt, str) or not fmt.isidentifier():
+                raise bad(f"curves.{i}.fmt", f"must name a format, not {_show(fmt)}")
+            if (kind, fmt) in curves:
+                raise bad(f"curves.{i}", f"repeats the curve of {kind} {fmt}")
+            if not isinstance(points, list) or not points:
+                raise bad(f"curves.{i}.points", "must be a non-empty list of [density, ratio]")
+            pts = [_point(p, f"{path}: not a valid calibration table: field curves.{i}.points.{j}")
+                   for j, p in enumerate(points)]  # fmt: skip
+            pts.sort()
+            if any(a[0] == b[0] for a, b in zip(pts, pts[1:], strict=False)):
+                raise bad(f"curves.{i}.points", "has two points at one density")
+            curves[(kind, fmt)] = pts
+        return cls(doc["target"], doc["measured"], device, doc["threads"], curves, note)
+
+
+FIELDS = frozenset({"format", "target", "measured", "device", "threads", "note", "curves"})
+KINDS = ("1x1", "kxk")
+MAX_THREADS = 256
+_KINDS = {str: "a string", bool: "true or false", int: "an integer", list: "a list"}
+
+
+def _point(point: object, field: str) -> tuple[float, float]:
+    """One [density, ratio] point: a density in [0, 1] and a finite positive ratio."""
+    if (not isinstance(point, list) or len(point) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in point)):  # fmt: skip
+        raise UserError(f"{field} must be [density, ratio], not {_show(point)}")
+    try:
+        density, ratio = float(point[0]), float(point[1])
+    except OverflowError:  # an integer too large for a float
+        raise UserError(f"{field} must be [density, ratio], not {_show(point)}") from None
+    if not 0.0 <= density <= 1.0:
+        raise UserError(f"{field} has density {density}, outside [0, 1]")
+    if not (math.isfinite(ratio) and ratio > 0.0):
+        raise UserError(f"{field} has ratio {ratio}, not a finite positive number")
+    return density, ratio
+
+
+def _show(value: object) -> str:
+    """A value for an error line: its repr, on one line, at most 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
 
 
 def layer_kind(kernel_shape: tuple[int, int]) -> str:

@@ -233,6 +233,7 @@ def scene_set(count: int, size: int, seed: int, cache: bool = True) -> dict[str,
     scenes = [render_scene(seed + i, size) for i in range(count)]
     arrays = {f.name: np.stack([getattr(s, f.name) for s in scenes]) for f in dataclasses.fields(Scene)}
     if cache:
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        # Another process may be rendering the same set: wait for it rather than fail.
+        with atomic_path(path, wait_s=600.0) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub reads **arrays as allow_pickle
     return arrays

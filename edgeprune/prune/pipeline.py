@@ -15,11 +15,13 @@ Usage::
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from edgeprune import __version__
@@ -72,6 +74,7 @@ class PruneResult:
     delta_t: float | None
     meta: CheckpointMeta
     timings: dict[str, float]
+    delta_t_reason: str | None = None  # why delta_t is None
 
 
 @dataclasses.dataclass
@@ -92,8 +95,8 @@ def finetune_config(method: str, *, steps: int | None = None, lr: float | None =
         lr=lr if lr is not None else rec.get("lr", 1e-4),
         batch_size=batch_size, optimizer=optimizer,
     )  # fmt: skip
-    if cfg.steps < 0 or cfg.batch_size < 1 or cfg.lr <= 0:
-        raise UserError("--finetune-steps must be >= 0, --batch-size >= 1 and --lr > 0")
+    if cfg.steps < 0 or cfg.batch_size < 1 or not (math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise UserError("--finetune-steps must be >= 0, --batch-size >= 1 and --lr a finite number > 0")
     if cfg.optimizer not in ("adam", "sgd"):
         raise UserError(f"unknown optimiser '{cfg.optimizer}'; use adam or sgd")
     return cfg
@@ -111,6 +114,18 @@ def check_sparsity(sparsity: float | None, method: str, options: dict[str, Any])
     if fixed is not None and abs(sparsity - fixed) > 1e-9:
         raise UserError(f"method '{method}' with these options fixes the sparsity at {fixed:g}, not {sparsity:g}")
     return sparsity
+
+
+def refuse_nonfinite(tensors: Iterable[tuple[str, torch.Tensor]], where: str, hint: str = "") -> None:
+    """Refuse the first floating-point tensor holding NaN or infinity, naming it: such a model
+    evaluates to chance and compiles to garbage without any other error."""
+    for name, t in tensors:
+        if not t.is_floating_point():
+            continue
+        bad = int((~torch.isfinite(t)).sum())
+        if bad:
+            values = "value" if bad == 1 else "values"
+            raise UserError(f"{where}: weight {name} has {bad} non-finite {values} (NaN/Inf){hint}")
 
 
 def prune_context(workload: Workload, loaded: Loaded, exclude: Sequence[str] = ()) -> PruneContext:
@@ -139,6 +154,8 @@ def prune(req: PruneRequest, hooks: Hooks | None = None) -> PruneResult:
 
     hooks.stage("loading model and data")
     loaded = load_and_extract(workload, req.tasks, req.model, req.weights)
+    refuse_nonfinite(loaded.source.state_dict().items(), req.weights or "the shipped weights",
+                     "; pruning needs finite weights")  # fmt: skip
     ctx = prune_context(workload, loaded, req.exclude)
     model, tasks, graph = ctx.model, ctx.tasks, ctx.graph
     before = None
@@ -157,11 +174,13 @@ def prune(req: PruneRequest, hooks: Hooks | None = None) -> PruneResult:
         t0 = time.perf_counter()
         finetune(ctx, masks, req.finetune, hooks.finetune_step)
         timings["finetune_s"] = time.perf_counter() - t0
+        refuse_nonfinite(model.state_dict().items(), "fine-tuning diverged",
+                         f" after {req.finetune.steps} steps at lr {req.finetune.lr:g}; try a lower --lr")  # fmt: skip
 
     hooks.stage("evaluating the pruned model")
     after = evaluate(model, workload, tasks)
     report = sparsity_report(masks.masks, graph)
-    dt = delta_t(flatten(after), flatten(before), workload.higher_is_better()) if before else None
+    dt, dt_reason = _delta_t(after, before, workload)
     meta = CheckpointMeta(
         edgeprune_version=__version__,
         workload=workload_reference(req.workload),
@@ -177,7 +196,24 @@ def prune(req: PruneRequest, hooks: Hooks | None = None) -> PruneResult:
         method_info=masks.info,
         metrics=PruneMetrics(dense=before, pruned=after, delta_t=dt),
     )  # fmt: skip
-    return PruneResult(model, masks, graph, report, tasks, before, after, dt, meta, timings)
+    return PruneResult(model, masks, graph, report, tasks, before, after, dt, meta, timings, dt_reason)
+
+
+def _delta_t(after: dict[str, dict[str, float]], before: dict[str, dict[str, float]] | None,
+             workload: Workload) -> tuple[float | None, str | None]:  # fmt: skip
+    """ΔT, or None and the reason: no dense model evaluated, or no finite metric to compare (JSON,
+    and so the checkpoint, has no NaN)."""
+    if not before:
+        return None, "the dense model was not evaluated"
+    pruned, dense = flatten(after), flatten(before)
+    nonfinite = sorted({k for m in (dense, pruned) for k, v in m.items() if not math.isfinite(v)})
+    if nonfinite:
+        which = f"metric {nonfinite[0]} is" if len(nonfinite) == 1 else f"metrics {', '.join(nonfinite)} are"
+        return None, f"{which} not a finite number"
+    dt = delta_t(pruned, dense, workload.higher_is_better())
+    if not math.isfinite(dt):
+        return None, "every metric of the dense model is zero"
+    return dt, None
 
 
 def write_checkpoint(result: PruneResult, path: str | Path) -> None:

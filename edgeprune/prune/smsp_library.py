@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -85,17 +86,86 @@ def save_entry(entry: LibraryEntry, library: str | Path) -> Path:
 
 
 def load_library(library: str | Path) -> list[LibraryEntry]:
-    """Every entry of a library directory; a malformed entry is a :class:`UserError`."""
+    """Every entry of a library directory; a malformed entry is a :class:`UserError` that names
+    the file and the field."""
     root = Path(library)
     if not root.is_dir():
         raise UserError(f"mask library not found: {root} (create it with 'edgeprune mask-library add')")
-    entries = []
-    for path in sorted(root.glob("*.json")):
-        try:
-            doc = json.loads(path.read_text())
-            if doc.pop("format", None) != FORMAT:
-                raise ValueError("not a library entry")
-            entries.append(LibraryEntry(**doc))
-        except (ValueError, TypeError) as exc:
-            raise UserError(f"library entry {path} is malformed ({exc})") from None
-    return entries
+    return [read_entry(path) for path in sorted(root.glob("*.json"))]
+
+
+ENTRY_FIELDS = {"format": str, "task": str, "workload": str, "model": str, "source_hash": str, "sparsity": float,
+                "scores": dict, "metrics": dict}  # fmt: skip
+
+
+def read_entry(path: Path) -> LibraryEntry:
+    """One library entry, validated: every field present with its type, the sparsity in [0, 1]
+    and every structure's score a finite number of at least 0."""
+
+    def bad(what: str) -> UserError:
+        return UserError(f"library entry {path} is malformed ({what})")
+
+    try:
+        doc = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise bad(f"cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise bad("not UTF-8 text") from None
+    except RecursionError:
+        raise bad("nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer of thousands of digits
+        raise bad(f"not JSON: {' '.join(str(exc).split())[:200]}") from None
+    if not isinstance(doc, dict):
+        raise bad("not a JSON object")
+    if doc.get("format") != FORMAT:
+        raise bad(f"not a library entry: format {_show(doc.get('format'))}, this edgeprune reads {FORMAT}")
+    unknown = sorted(set(doc) - set(ENTRY_FIELDS))
+    if unknown:
+        raise bad(f"field {_named(unknown[0])} is not known")
+    for field, kind in ENTRY_FIELDS.items():
+        if field not in doc:
+            raise bad(f"field {field} is missing")
+        value = doc[field]
+        ok = _number(value) if kind is float else isinstance(value, kind)
+        if not ok or (kind is str and not value.isprintable()):
+            raise bad(f"field {field} must be {_KINDS[kind]}, not {_show(value)}")
+    try:
+        sparsity = float(doc["sparsity"])
+    except OverflowError:
+        sparsity = math.inf
+    if not 0.0 <= sparsity <= 1.0:
+        raise bad(f"field sparsity {_show(doc['sparsity'])} is outside [0, 1]")
+    scores: dict[str, float] = {}
+    for name, score in doc["scores"].items():
+        if not _number(score) or not _finite(score) or score < 0:
+            raise bad(f"field scores.{_named(name)} must be a finite number of at least 0, not {_show(score)}")
+        scores[name] = float(score)
+    for task, values in doc["metrics"].items():
+        if not isinstance(values, dict) or not all(_number(v) for v in values.values()):
+            raise bad(f"field metrics.{_named(task)} must be an object of numbers, not {_show(values)}")
+    return LibraryEntry(doc["task"], doc["workload"], doc["model"], doc["source_hash"], sparsity, scores,
+                        doc["metrics"])  # fmt: skip
+
+
+_KINDS = {str: "printable text", float: "a number", dict: "an object"}
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _show(value: object) -> str:
+    """A value for an error line: its repr, on one line, at most 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _named(name: str) -> str:
+    return name if name.isprintable() and len(name) <= 80 else _show(name)

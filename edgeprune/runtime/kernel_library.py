@@ -37,7 +37,8 @@ def host_arch() -> str:
 
 def elf_arch(path: Path) -> str:
     """The architecture an ELF shared library was built for."""
-    head = path.read_bytes()[:20]
+    with path.open("rb") as fh:
+        head = fh.read(20)
     if len(head) < 20 or head[:4] != b"\x7fELF":
         raise UserError(f"{path} is not a shared library (no ELF header)")
     machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
@@ -45,13 +46,21 @@ def elf_arch(path: Path) -> str:
 
 
 def check_library(path: Path) -> str:
-    """Refuse a library this machine cannot run; return the instruction set it will use."""
+    """Refuse a library this machine cannot run; return the instruction set it will use.
+
+    This loads the library (its constructors run): an artifact's library must come through
+    :func:`edgeprune.runtime.artifact_files.checked_path` first."""
     if not path.is_file():
         raise UserError(f"kernel library not found: {path}")
     arch = elf_arch(path)
     if arch != host_arch():
         raise UserError(f"{path.name} was built for {arch}; this machine is {host_arch()}: compile for this target")
-    lib = ctypes.CDLL(str(path))
+    try:
+        lib = ctypes.CDLL(str(path))
+    except OSError as exc:
+        raise UserError(f"{path.name} cannot be loaded: {exc}") from None
+    if not hasattr(lib, "edgeprune_abi_version"):
+        raise UserError(f"{path.name} is not an edgeprune kernel library (it has no edgeprune_abi_version)")
     abi = int(lib.edgeprune_abi_version())
     if abi != ABI_VERSION:
         raise UserError(f"{path.name} has kernel ABI {abi}; this edgeprune reads ABI {ABI_VERSION}: recompile")

@@ -19,6 +19,7 @@ import numpy as np
 from edgeprune.contracts.manifest import Manifest
 from edgeprune.errors import UserError
 from edgeprune.plugins import load_reference
+from edgeprune.runtime.artifact_files import checked_path
 
 # backend (as the manifest names it) -> "module:factory"; the factory takes (artifact, manifest,
 # role, threads) and returns a Runner. A new backend adds one line and one module.
@@ -33,6 +34,8 @@ class Runner(Protocol):
 
 
 class RunnerFactory(Protocol):
+    """Opens the files it loads through :func:`~edgeprune.runtime.artifact_files.checked_path`."""
+
     def __call__(self, artifact: Path, manifest: Manifest, role: str, threads: int) -> Runner: ...
 
 
@@ -43,5 +46,7 @@ def open_runner(artifact: Path, manifest: Manifest, role: str, threads: int) -> 
     if manifest.backend not in RUNNERS:
         raise UserError(f"{artifact}: backend '{manifest.backend}' has no runner in this edgeprune "
                         f"(it runs: {', '.join(RUNNERS)})")  # fmt: skip
+    for listed in manifest.files:  # every file checked before any is loaded, whatever the runner does
+        checked_path(artifact, manifest, listed)
     factory: RunnerFactory = load_reference(RUNNERS[manifest.backend])
     return factory(artifact, manifest, role, threads)

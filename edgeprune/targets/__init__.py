@@ -112,6 +112,22 @@ def _files(extra: Path | None) -> dict[str, Path]:
 
 
 _SCALAR = {str: "a string", int: "an integer", bool: "true or false"}
+MAX_THREADS = 256  # cores and threads a board file may name
+# The fields a board file may have; any other is refused (a misspelt field is not ignored).
+FIELDS = {
+    "": {"name", "description", "family", "family_default", "cpu", "gpu", "power", "kernels"},
+    "cpu": {"arch", "threads", "triple", "mcpu", "march", "features", "cores", "cross_compiler", "cross_package",
+            "qemu_cpu"},
+    "gpu": {"name", "cuda_arch", "jetpack", "cuda", "device_compiler", "sparse_tensor_cores"},
+    "power": {"sensor", "interface", "total_rail", "rails"},
+    "kernels": {"library", "calibration"},
+}  # fmt: skip
+
+
+def _show(value: object) -> str:
+    """A value for an error line: its repr, on one line, at most 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _get(doc: dict, path: Path, dotted: str, kind: type, default: Any = ...) -> Any:  # noqa: ANN401
@@ -124,53 +140,91 @@ def _get(doc: dict, path: Path, dotted: str, kind: type, default: Any = ...) -> 
             raise UserError(f"{path}: missing field {dotted}")
         node = node[k]
     if kind is list:
-        if not isinstance(node, list) or not all(isinstance(x, str) for x in node):
-            raise UserError(f"{path}: field {dotted} must be a list of strings")
+        if not isinstance(node, list) or not all(isinstance(x, str) and x.isprintable() for x in node):
+            raise UserError(f"{path}: field {dotted} must be a list of strings, not {_show(node)}")
         return tuple(node)
     if not isinstance(node, kind) or (kind is int and isinstance(node, bool)):
-        raise UserError(f"{path}: field {dotted} must be {_SCALAR[kind]}, not {node!r}")
+        raise UserError(f"{path}: field {dotted} must be {_SCALAR[kind]}, not {_show(node)}")
+    if isinstance(node, str) and not node.isprintable():
+        raise UserError(f"{path}: field {dotted} must be printable text, not {_show(node)}")
     return node
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text") from None
+    try:
+        doc = tomllib.loads(text)
+    except RecursionError:
+        raise UserError(f"{path}: not valid TOML (nested too deeply)") from None
+    except ValueError as exc:  # TOMLDecodeError, or an integer of thousands of digits
+        raise UserError(f"{path}: not valid TOML ({' '.join(str(exc).split())[:200]})") from None
+    for table, fields in FIELDS.items():
+        node = doc.get(table) if table else doc
+        if table and table in doc and not isinstance(node, dict):
+            raise UserError(f"{path}: field {table} must be a table, not {_show(node)}")
+        unknown = sorted(set(node or {}) - fields)
+        if unknown:
+            where = f"{table}.{unknown[0]}" if table else unknown[0]
+            shown = where if where.isprintable() and len(where) <= 80 else _show(where)
+            raise UserError(f"{path}: unknown field {shown}")
+    return doc
+
+
+def _count(doc: dict, path: Path, dotted: str, most: int) -> int:
+    value: int = _get(doc, path, dotted, int)
+    if not 1 <= value <= most:
+        raise UserError(f"{path}: field {dotted} must be between 1 and {most}, not {value}")
+    return value
 
 
 def parse_target(path: Path) -> Target:
     """Read and validate one target file; errors name the file and the field."""
-    try:
-        doc = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: not valid TOML ({exc})") from None
+    doc = _read_toml(path)
     name = _get(doc, path, "name", str)
     if name != path.stem:
-        raise UserError(f"{path}: field name is '{name}' but the file is {path.name}")
+        raise UserError(f"{path}: field name is {_show(name)} but the file is {path.name}")
     arch = _get(doc, path, "cpu.arch", str)
-    threads = _get(doc, path, "cpu.threads", int)
-    if threads < 1:
-        raise UserError(f"{path}: field cpu.threads must be at least 1")
     library = _get(doc, path, "kernels.library", str)
     if library not in ("host", "cross"):
-        raise UserError(f"{path}: field kernels.library must be 'host' or 'cross', not '{library}'")
+        raise UserError(f"{path}: field kernels.library must be 'host' or 'cross', not {_show(library)}")
     if arch == "native":
-        cpu = Cpu(arch, threads)
+        cpu = Cpu(arch, _count(doc, path, "cpu.threads", MAX_THREADS))
     elif arch == "aarch64":
         strings = ("triple", "mcpu", "march", "cross_compiler", "cross_package", "qemu_cpu")
-        cpu = Cpu(arch, threads, features=_get(doc, path, "cpu.features", list),
-                  cores=_get(doc, path, "cpu.cores", int), **{f: _get(doc, path, f"cpu.{f}", str) for f in strings})
+        cores = _count(doc, path, "cpu.cores", MAX_THREADS)
+        cpu = Cpu(arch, _count(doc, path, "cpu.threads", cores), features=_get(doc, path, "cpu.features", list),
+                  cores=cores, **{f: _get(doc, path, f"cpu.{f}", str) for f in strings})  # fmt: skip
         if not cpu.mcpu and not cpu.march:
             raise UserError(f"{path}: field cpu.mcpu or cpu.march must name the board's CPU")
+        for f in ("mcpu", "march", "cross_compiler"):
+            if getattr(cpu, f).startswith("-"):
+                raise UserError(f"{path}: field cpu.{f} must not start with '-'")
     else:
-        raise UserError(f"{path}: field cpu.arch must be 'aarch64' or 'native', not '{arch}'")
+        raise UserError(f"{path}: field cpu.arch must be 'aarch64' or 'native', not {_show(arch)}")
     gpu = None
     if "gpu" in doc:
         fields = ("name", "cuda_arch", "jetpack", "cuda", "device_compiler")
         gpu = Gpu(**{f: _get(doc, path, f"gpu.{f}", str) for f in fields},
-                  sparse_tensor_cores=_get(doc, path, "gpu.sparse_tensor_cores", bool))
+                  sparse_tensor_cores=_get(doc, path, "gpu.sparse_tensor_cores", bool))  # fmt: skip
         if gpu.device_compiler not in ("nvcc", "nvrtc-12"):
             raise UserError(f"{path}: field gpu.device_compiler must be 'nvcc' or 'nvrtc-12'")
     power = Power(**{f: _get(doc, path, f"power.{f}", str) for f in ("sensor", "interface", "total_rail")},
                   rails=_get(doc, path, "power.rails", list))  # fmt: skip
+    if power.total_rail and power.total_rail not in power.rails:
+        raise UserError(f"{path}: field power.total_rail {_show(power.total_rail)} is not one of power.rails")
     family, default = _get(doc, path, "family", str, name), _get(doc, path, "family_default", bool, False)
-    calibration = path.parent / _get(doc, path, "kernels.calibration", str)
+    if not family:
+        raise UserError(f"{path}: field family must not be empty")
+    calibration = _get(doc, path, "kernels.calibration", str)
+    if not calibration:
+        raise UserError(f"{path}: field kernels.calibration must name the calibration table")
     return Target(name, _get(doc, path, "description", str, ""), family, default, cpu, gpu, power, library,
-                  calibration, path)  # fmt: skip
+                  path.parent / calibration, path)  # fmt: skip
 
 
 def known_targets(extra: Path | None = None) -> list[str]:

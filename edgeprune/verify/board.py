@@ -8,6 +8,7 @@ artifact's dense ONNX, which compile checked against PyTorch."""
 from __future__ import annotations
 
 import dataclasses
+import signal
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,7 @@ import numpy as np
 from edgeprune.contracts.manifest import Manifest
 from edgeprune.errors import UserError
 from edgeprune.runtime import run_npz
+from edgeprune.runtime.artifact_files import checked_path
 from edgeprune.runtime.kernel_library import host_arch
 from edgeprune.runtime.runner import open_runner
 from edgeprune.verify.emulator import emulated_python, run_emulated
@@ -63,7 +65,8 @@ def _run(artifact: Path, manifest: Manifest, x: np.ndarray) -> tuple[str, dict[s
     arch = manifest.library.arch if manifest.library else manifest.target.arch
     with tempfile.TemporaryDirectory() as tmp:
         np.savez(Path(tmp) / "in.npz", allow_pickle=False, **{f"s{i}": x[i : i + 1] for i in range(x.shape[0])})
-        args = [str(manifest.path(artifact, "model")), str(manifest.path(artifact, "library")),
+        # only checked paths reach the subprocess (native or under qemu)
+        args = [str(checked_path(artifact, manifest, "model")), str(checked_path(artifact, manifest, "library")),
                 str(Path(tmp) / "in.npz"), str(Path(tmp) / "out.npz")]  # fmt: skip
         script = Path(run_npz.__file__)
         if arch == host_arch():
@@ -76,9 +79,27 @@ def _run(artifact: Path, manifest: Manifest, x: np.ndarray) -> tuple[str, dict[s
         else:
             raise UserError(f"cannot run an artifact for {arch} on {host_arch()}, natively or emulated")
         if done.returncode != 0:
-            lines = [ln for ln in (done.stderr + done.stdout).strip().splitlines() if "cpuinfo" not in ln]
-            raise UserError(f"the artifact failed to run ({how}): {(lines or ['no output'])[-1]}")
+            said = failure_summary(done.returncode, done.stderr, done.stdout)
+            raise UserError(f"the artifact failed to run ({how}): {said}")
         return how, dict(np.load(Path(tmp) / "out.npz"))
+
+
+_TRACEBACK_NOISE = ("Traceback (most recent call last)", "During handling of the above exception",
+                    "The above exception was the direct cause")
+
+
+def failure_summary(returncode: int, stderr: str, stdout: str = "", keep: int = 3) -> str:
+    """What a failed run said, on one line: its last ``keep`` meaningful lines joined by " | "
+    (no traceback frames, no blank lines, no cpuinfo warnings), or the signal that killed it."""
+    meaningful = [ln.strip() for ln in (stderr + "\n" + stdout).splitlines()
+                  if ln.strip() and not ln[:1].isspace() and "cpuinfo" not in ln
+                  and not ln.startswith(_TRACEBACK_NOISE)]  # fmt: skip
+    if returncode < 0:
+        try:
+            meaningful.append(f"killed by {signal.Signals(-returncode).name}")
+        except ValueError:
+            meaningful.append(f"killed by signal {-returncode}")
+    return " | ".join(meaningful[-keep:]) or f"exit code {returncode}, no output"
 
 
 def verify_artifact(artifact: Path, manifest: Manifest, reference: Reference) -> Verification:

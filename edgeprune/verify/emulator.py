@@ -8,6 +8,7 @@ detection crashes under qemu."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -74,7 +75,8 @@ def emulated_python() -> Path:
 def run_emulated(env: Path, qemu_cpu: str, script: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
     """Run ``script`` with the emulated Python under ``qemu-aarch64 -cpu qemu_cpu``."""
     root = env / "root"
-    qemu = f"qemu-aarch64 -cpu {qemu_cpu} -L {root} {root}/usr/bin/python{PYTHON} {script} {' '.join(args)}"
+    command = ["qemu-aarch64", "-cpu", qemu_cpu, "-L", str(root), f"{root}/usr/bin/python{PYTHON}", str(script), *args]
+    qemu = " ".join(shlex.quote(part) for part in command)  # paths with spaces or shell characters stay one word
     inner = f"mount -t tmpfs none /sys/devices/system/cpu && exec {qemu}"
     environ = {**os.environ, "PYTHONPATH": str(env / "site")}
     return subprocess.run(["unshare", "-m", "sh", "-c", inner], capture_output=True, text=True, env=environ,

@@ -61,6 +61,11 @@ BAD = {
     "smsp option on magnitude": (["prune", "-w", "digits", "-s", "0.5", "--mask-library", "lib"], "option --mask-library does not apply to method 'magnitude'"),  # noqa: E501
     "unknown model": (["prune", "-w", "digits", "-s", "0.5", "--model", "vgg"], "unknown model 'vgg'"),
     "missing weights": (["prune", "-w", "digits", "-s", "0.5", "--weights", "missing.safetensors"], "weights file not found"),  # noqa: E501
+    "NaN sparsity": (["prune", "-w", "digits", "-s", "nan"], "--sparsity must be a finite number, got nan"),
+    "NaN learning rate": (["prune", "-w", "digits", "-s", "0.5", "--lr", "nan"], "--lr must be a finite number"),
+    "infinite adapmtl learning rate": (["prune", "-w", "digits", "-s", "0.5", "-m", "adapmtl", "--train-lr", "inf"], "--train-lr must be a finite number"),  # noqa: E501
+    "zero threads": (["prune", "-w", "digits", "-s", "0.5", "--threads", "0"], "--threads must be at least 1"),
+    "too many threads": (["prune", "-w", "digits", "-s", "0.5", "--threads", "100000"], "is more than this machine can use: at most"),  # noqa: E501
 }  # fmt: skip
 
 
@@ -128,11 +133,17 @@ def bad_args(resnet90, tmp_path):
         "existing output": (["compile", resnet90, "-o", tmp_path / "exists"], "exists; use --force"),
         "not an artifact": (["bench", tmp_path / "exists"], "not an edgeprune artifact"),
         "bench threads": (["bench", tmp_path / "exists", "--seconds", "0"], "--seconds must be positive"),
+        "bench NaN seconds": (["bench", tmp_path / "exists", "--seconds", "nan"], "--seconds must be positive"),
+        "zero input size": (["compile", resnet90, "-o", o, "--input-size", "0x224"], "each side must be at least 1"),
+        "huge input size": (["compile", resnet90, "-o", o, "--input-size", "99999x99999"], "is too large for model mtl-resnet"),  # noqa: E501
+        "compile onto a file": (["compile", resnet90, "-o", tmp_path / "bad.ept", "--force"], "exists and is not a directory"),  # noqa: E501
     }
 
 
 @pytest.mark.parametrize("case", ["unknown target", "corrupt checkpoint", "missing checkpoint", "format policy",
-                                  "input size", "existing output", "not an artifact", "bench threads"])  # fmt: skip
+                                  "input size", "existing output", "not an artifact", "bench threads",
+                                  "bench NaN seconds", "zero input size", "huge input size",
+                                  "compile onto a file"])  # fmt: skip
 def test_bad_input_exits_2_with_one_line_and_nothing_written(case, resnet90, tmp_path, capsys):
     (tmp_path / "bad.ept").write_bytes(resnet90.read_bytes()[:5000])
     (tmp_path / "exists").mkdir()

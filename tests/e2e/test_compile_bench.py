@@ -10,6 +10,7 @@ from helpers import RESNET90, run_cli
 from edgeprune.contracts.manifest import Manifest
 from edgeprune.contracts.results import Results
 from edgeprune.export.compile import CompileRequest, compile_artifact
+from edgeprune.fsio import sha256_file
 
 
 @pytest.fixture
@@ -42,6 +43,9 @@ def test_library_built_for_another_cpu_is_refused(resnet90, tmp_path, capsys):
     data = bytearray(lib.read_bytes())
     data[18:20] = (183).to_bytes(2, "little")  # ELF machine: aarch64
     lib.write_bytes(bytes(data))
+    manifest = json.loads((art / "manifest.json").read_text())  # as compile for a board would record it
+    manifest["files"]["library"]["sha256"] = sha256_file(lib)
+    (art / "manifest.json").write_text(json.dumps(manifest))
     code, _, err = run_cli(["bench", art, "--seconds", "0.1"], capsys)
     assert code == 2 and "built for aarch64" in err
 
