@@ -125,3 +125,37 @@ RESNET90 = {"workload": "scenes", "method": "magnitude", "sparsity": 0.9, "model
 # The boards shipped in edgeprune/targets/ (besides "host").
 BOARDS = ["jetson-orin-nano", "jetson-orin-nx", "jetson-agx-orin", "jetson-xavier-nx", "jetson-nano", "rpi4", "rpi5",
           "aarch64-generic"]  # fmt: skip
+
+
+def manifest_doc():
+    """A valid manifest.json document (edgeprune.artifact/2)."""
+    layer = {"name": "conv1", "kind": "kxk", "weight_shape": [8, 3, 3, 3], "input_shape": [1, 3, 16, 16],
+             "activation": "relu", "density": 0.1, "format": "csr", "block": None, "nm": None,
+             "predicted_ratio": 0.4, "dense_bytes": 864, "stored_bytes": 200, "note": ""}  # fmt: skip
+    return {
+        "format": "edgeprune.artifact/2", "edgeprune_version": "0.1.0", "backend": "onnxruntime",
+        "target": {"name": "host", "description": "this machine", "arch": "x86_64", "cpu_flags": [], "qemu_cpu": "",
+                   "threads": 2, "calibration": {"file": "host.json", "measured": True},
+                   "power": {"sensor": "none", "interface": "none", "total_rail": "", "rails": []}},
+        "checkpoint": {"file": "m.ept", "path": "/tmp/m.ept", "sha256": "ab" * 32, "workload": "digits",
+                       "model": "digits-cnn", "method": "magnitude"},
+        "tasks": ["digit"], "inputs": [{"name": "input", "shape": ["batch", 1, 28, 28], "dtype": "float32"}],
+        "outputs": [{"name": "digit", "task": "digit"}],
+        "files": {"model": {"path": "model.onnx", "sha256": "00" * 32, "bytes": 10},
+                  "dense": {"path": "dense.onnx", "sha256": "11" * 32, "bytes": 20}},
+        "library": None, "format_policy": "auto", "layers": [layer],
+        "summary": {"layers": 1, "formats": {"csr": 1}, "model_bytes": 10, "dense_bytes": 20, "size_ratio": 0.5},
+        "check": {"input": "x", "max_rel_error_with_library": 1e-6, "max_rel_error_fallback": 1e-6},
+    }  # fmt: skip
+
+
+def results_doc():
+    """A valid results.json document (edgeprune.results/1)."""
+    stats = {"p50_ms": 1.0, "p90_ms": 1.2, "p99_ms": 1.5, "mean_ms": 1.1, "min_ms": 0.9, "runs": 30}
+    return {"format": "edgeprune.results/1", "time": "2026-12-02T00:00:00+00:00", "target": "host",
+            "device": {"machine": "x86_64", "cpu": "cpu", "isa": "avx512", "hostname": "h"},
+            "artifact": {"path": "a", "model_sha256": "0" * 64, "tasks": ["digit"]}, "threads": 1, "batch": 1,
+            "latency": {"sparse": dict(stats), "dense": dict(stats)}, "ratio_p50": 1.0, "speedup_p50": 1.0,
+            "memory": {"sparse_peak_rss_mib": None, "dense_peak_rss_mib": 50.0, "method": "VmHWM"},
+            "model_bytes": {"sparse": 1, "dense": 2}, "energy": None, "energy_reason": "not measured",
+            "agreement": {"input": "x", "max_rel_error_vs_dense": {"digit": 0.0}}}  # fmt: skip
