@@ -25,7 +25,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from edgeprune.contracts.checkpoint import CheckpointMeta
-from edgeprune.errors import UserError
+from edgeprune.errors import UserError, named, one_line, show
 from edgeprune.fsio import atomic_path
 from edgeprune.masks import Granularity, MaskSet
 from edgeprune.taskgraph.extract import extract_tasks
@@ -38,10 +38,7 @@ from edgeprune.workload.weights import (
     TensorInfo,
     check_memory,
     load_state,
-    named,
-    one_line,
     read_header,
-    show,
 )
 
 
@@ -114,10 +111,6 @@ def _read_meta(raw: str, path: Path) -> CheckpointMeta:
         meta = CheckpointMeta.from_json(raw, str(path))
     except UserError as exc:  # the field's name comes from the file: keep the line printable
         raise UserError(one_line(exc)) from None
-    except RecursionError:
-        raise UserError(f"{where}: nested too deeply") from None
-    except ValueError as exc:  # json's own limits (an integer of thousands of digits)
-        raise UserError(f"{where}: not valid JSON ({show(one_line(exc))})") from None
     if meta.sparsity is not None and not 0.0 <= meta.sparsity <= 1.0:  # also refuses NaN
         raise UserError(f"{where}: field sparsity: {meta.sparsity} is outside [0, 1]")
     for field in ("workload", "model", "method"):

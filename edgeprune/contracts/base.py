@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from edgeprune.errors import UserError
+from edgeprune.errors import UserError, one_line
 
 
 class Contract(BaseModel):
@@ -45,10 +46,10 @@ C = TypeVar("C", bound=Contract)
 def field_error(exc: ValidationError) -> str:
     """The first problem as ``field a.b.0.c: what is wrong``."""
     first = exc.errors()[0]
-    where = _one_line(".".join(str(p) for p in first["loc"])) or "(document)"
+    where = one_line(".".join(str(p) for p in first["loc"])) or "(document)"
     got = first.get("input")
-    shown = "" if isinstance(got, dict | list) or got is None else f" (got {_one_line(repr(got), 40)})"
-    return f"field {where}: {_one_line(first['msg'].lower(), 200)}{shown}"
+    shown = "" if isinstance(got, dict | list) or got is None else f" (got {one_line(repr(got), 40)})"
+    return f"field {where}: {one_line(first['msg'].lower(), 200)}{shown}"
 
 
 def parse(cls: type[C], doc: Any, where: str, format_id: str, older: dict[str, str] | None = None) -> C:  # noqa: ANN401
@@ -69,21 +70,27 @@ def parse(cls: type[C], doc: Any, where: str, format_id: str, older: dict[str, s
         raise UserError(f"{where}: {field_error(exc)}") from None
 
 
+class NotJson(ValueError):
+    """Why some bytes are not a JSON document, as a phrase for an error line."""
+
+
+def load_json(raw: bytes | str, object_pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None) -> Any:  # noqa: ANN401
+    """UTF-8 JSON text to Python; whatever is wrong (not UTF-8, nested too deeply for the parser,
+    not JSON, a number too long to convert) is a :class:`NotJson` with a one-line reason."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        return json.loads(text, object_pairs_hook=object_pairs_hook)
+    except UnicodeDecodeError:
+        raise NotJson("not UTF-8 text") from None
+    except RecursionError:
+        raise NotJson("nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, or an integer of thousands of digits
+        raise NotJson(f"not valid JSON ({one_line(exc)})") from None
+
+
 def decode(raw: bytes | str, where: str) -> Any:  # noqa: ANN401
     """JSON text (UTF-8) to Python, or a one-line error."""
     try:
-        return json.loads(raw)
-    except UnicodeDecodeError:
-        raise UserError(f"{where}: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{where}: not valid JSON ({exc})") from None
-    except RecursionError:
-        raise UserError(f"{where}: not valid JSON (nested too deeply)") from None
-    except ValueError as exc:  # e.g. an integer of thousands of digits
-        raise UserError(f"{where}: not valid JSON ({_one_line(str(exc))})") from None
-
-
-def _one_line(text: str, limit: int = 80) -> str:
-    """``text`` as one short printable line (a document's own keys and values may hold anything)."""
-    flat = "".join(ch if ch.isprintable() else "?" for ch in text)
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+        return load_json(raw)
+    except NotJson as exc:
+        raise UserError(f"{where}: {exc}") from None

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from edgeprune.errors import UserError
+from edgeprune.contracts.base import NotJson, load_json
+from edgeprune.errors import UserError, show
 from edgeprune.fsio import write_text_atomic
 
 FORMAT = "edgeprune.calibration/1"
@@ -66,15 +67,11 @@ class CostTable:
         if not path.is_file():
             raise UserError(f"calibration table not found: {path}; run edgeprune calibrate")
         try:
-            doc = json.loads(path.read_bytes().decode("utf-8"))
+            doc = load_json(path.read_bytes())
         except OSError as exc:
             raise UserError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-        except UnicodeDecodeError:
-            raise UserError(f"{path}: not a valid calibration table (not UTF-8 text)") from None
-        except RecursionError:
-            raise UserError(f"{path}: not a valid calibration table (nested too deeply)") from None
-        except ValueError as exc:  # JSONDecodeError, or an integer of thousands of digits
-            raise UserError(f"{path}: not a valid calibration table (not JSON: {_one_line(exc)})") from None
+        except NotJson as exc:
+            raise UserError(f"{path}: not a valid calibration table ({exc})") from None
         return cls._from_doc(doc, path)
 
     @classmethod
@@ -85,21 +82,21 @@ class CostTable:
         if not isinstance(doc, dict):
             raise UserError(f"{path}: not a valid calibration table (not a JSON object)")
         if doc.get("format") != FORMAT:
-            raise UserError(f"{path}: not a valid calibration table (format {_show(doc.get('format'))}, "
+            raise UserError(f"{path}: not a valid calibration table (format {show(doc.get('format'))}, "
                             f"this edgeprune reads {FORMAT})")  # fmt: skip
         unknown = sorted(set(doc) - FIELDS)
         if unknown:
-            raise bad(_show(unknown[0]), "is not known")
+            raise bad(show(unknown[0]), "is not known")
         for field, kind in (("target", str), ("measured", bool), ("threads", int), ("curves", list)):
             if field not in doc:
                 raise bad(field, "is missing")
             if not isinstance(doc[field], kind) or (kind is int and isinstance(doc[field], bool)):
-                raise bad(field, f"must be {_KINDS[kind]}, not {_show(doc[field])}")
+                raise bad(field, f"must be {_KINDS[kind]}, not {show(doc[field])}")
         device, note = doc.get("device", {}), doc.get("note", "")
         if not isinstance(device, dict):
-            raise bad("device", f"must be an object, not {_show(device)}")
+            raise bad("device", f"must be an object, not {show(device)}")
         if not isinstance(note, str):
-            raise bad("note", f"must be a string, not {_show(note)}")
+            raise bad("note", f"must be a string, not {show(note)}")
         if not 1 <= doc["threads"] <= MAX_THREADS:
             raise bad("threads", f"must be between 1 and {MAX_THREADS}, not {doc['threads']}")
         curves: dict[tuple[str, str], list[tuple[float, float]]] = {}
@@ -108,9 +105,9 @@ class CostTable:
                 raise bad(f"curves.{i}", "must be an object of kind, fmt and points")
             kind, fmt, points = curve["kind"], curve["fmt"], curve["points"]
             if kind not in KINDS:
-                raise bad(f"curves.{i}.kind", f"must be one of {', '.join(KINDS)}, not {_show(kind)}")
+                raise bad(f"curves.{i}.kind", f"must be one of {', '.join(KINDS)}, not {show(kind)}")
             if not isinstance(fmt, str) or not fmt.isidentifier():
-                raise bad(f"curves.{i}.fmt", f"must name a format, not {_show(fmt)}")
+                raise bad(f"curves.{i}.fmt", f"must name a format, not {show(fmt)}")
             if (kind, fmt) in curves:
                 raise bad(f"curves.{i}", f"repeats the curve of {kind} {fmt}")
             if not isinstance(points, list) or not points:
@@ -134,26 +131,16 @@ def _point(point: object, field: str) -> tuple[float, float]:
     """One [density, ratio] point: a density in [0, 1] and a finite positive ratio."""
     if (not isinstance(point, list) or len(point) != 2
             or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in point)):  # fmt: skip
-        raise UserError(f"{field} must be [density, ratio], not {_show(point)}")
+        raise UserError(f"{field} must be [density, ratio], not {show(point)}")
     try:
         density, ratio = float(point[0]), float(point[1])
     except OverflowError:  # an integer too large for a float
-        raise UserError(f"{field} must be [density, ratio], not {_show(point)}") from None
+        raise UserError(f"{field} must be [density, ratio], not {show(point)}") from None
     if not 0.0 <= density <= 1.0:
         raise UserError(f"{field} has density {density}, outside [0, 1]")
     if not (math.isfinite(ratio) and ratio > 0.0):
         raise UserError(f"{field} has ratio {ratio}, not a finite positive number")
     return density, ratio
-
-
-def _show(value: object) -> str:
-    """A value for an error line: its repr, on one line, at most 60 characters."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:200]
 
 
 def layer_kind(kernel_shape: tuple[int, int]) -> str:

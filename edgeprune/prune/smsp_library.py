@@ -24,7 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edgeprune.errors import UserError
+from edgeprune.contracts.base import NotJson, load_json
+from edgeprune.errors import UserError, named, show
 from edgeprune.evaluate import evaluate
 from edgeprune.fsio import write_text_atomic
 from edgeprune.masks import MaskSet
@@ -106,43 +107,39 @@ def read_entry(path: Path) -> LibraryEntry:
         return UserError(f"library entry {path} is malformed ({what})")
 
     try:
-        doc = json.loads(path.read_bytes().decode("utf-8"))
+        doc = load_json(path.read_bytes())
     except OSError as exc:
         raise bad(f"cannot be read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise bad("not UTF-8 text") from None
-    except RecursionError:
-        raise bad("nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, or an integer of thousands of digits
-        raise bad(f"not JSON: {' '.join(str(exc).split())[:200]}") from None
+    except NotJson as exc:
+        raise bad(str(exc)) from None
     if not isinstance(doc, dict):
         raise bad("not a JSON object")
     if doc.get("format") != FORMAT:
-        raise bad(f"not a library entry: format {_show(doc.get('format'))}, this edgeprune reads {FORMAT}")
+        raise bad(f"not a library entry: format {show(doc.get('format'))}, this edgeprune reads {FORMAT}")
     unknown = sorted(set(doc) - set(ENTRY_FIELDS))
     if unknown:
-        raise bad(f"field {_named(unknown[0])} is not known")
+        raise bad(f"field {named(unknown[0])} is not known")
     for field, kind in ENTRY_FIELDS.items():
         if field not in doc:
             raise bad(f"field {field} is missing")
         value = doc[field]
         ok = _number(value) if kind is float else isinstance(value, kind)
         if not ok or (kind is str and not value.isprintable()):
-            raise bad(f"field {field} must be {_KINDS[kind]}, not {_show(value)}")
+            raise bad(f"field {field} must be {_KINDS[kind]}, not {show(value)}")
     try:
         sparsity = float(doc["sparsity"])
     except OverflowError:
         sparsity = math.inf
     if not 0.0 <= sparsity <= 1.0:
-        raise bad(f"field sparsity {_show(doc['sparsity'])} is outside [0, 1]")
+        raise bad(f"field sparsity {show(doc['sparsity'])} is outside [0, 1]")
     scores: dict[str, float] = {}
     for name, score in doc["scores"].items():
         if not _number(score) or not _finite(score) or score < 0:
-            raise bad(f"field scores.{_named(name)} must be a finite number of at least 0, not {_show(score)}")
+            raise bad(f"field scores.{named(name)} must be a finite number of at least 0, not {show(score)}")
         scores[name] = float(score)
     for task, values in doc["metrics"].items():
         if not isinstance(values, dict) or not all(_number(v) for v in values.values()):
-            raise bad(f"field metrics.{_named(task)} must be an object of numbers, not {_show(values)}")
+            raise bad(f"field metrics.{named(task)} must be an object of numbers, not {show(values)}")
     return LibraryEntry(doc["task"], doc["workload"], doc["model"], doc["source_hash"], sparsity, scores,
                         doc["metrics"])  # fmt: skip
 
@@ -159,13 +156,3 @@ def _finite(value: float) -> bool:
         return math.isfinite(value)
     except OverflowError:  # an integer too large for a float
         return False
-
-
-def _show(value: object) -> str:
-    """A value for an error line: its repr, on one line, at most 60 characters."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _named(name: str) -> str:
-    return name if name.isprintable() and len(name) <= 80 else _show(name)

@@ -25,7 +25,7 @@ from typing import Any
 
 import tomllib
 
-from edgeprune.errors import UserError
+from edgeprune.errors import UserError, named, one_line, show
 
 SHIPPED = Path(__file__).resolve().parent  # the board files ship inside the package
 
@@ -124,12 +124,6 @@ FIELDS = {
 }  # fmt: skip
 
 
-def _show(value: object) -> str:
-    """A value for an error line: its repr, on one line, at most 60 characters."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _get(doc: dict, path: Path, dotted: str, kind: type, default: Any = ...) -> Any:  # noqa: ANN401
     node: Any = doc
     keys = dotted.split(".")
@@ -141,12 +135,12 @@ def _get(doc: dict, path: Path, dotted: str, kind: type, default: Any = ...) -> 
         node = node[k]
     if kind is list:
         if not isinstance(node, list) or not all(isinstance(x, str) and x.isprintable() for x in node):
-            raise UserError(f"{path}: field {dotted} must be a list of strings, not {_show(node)}")
+            raise UserError(f"{path}: field {dotted} must be a list of strings, not {show(node)}")
         return tuple(node)
     if not isinstance(node, kind) or (kind is int and isinstance(node, bool)):
-        raise UserError(f"{path}: field {dotted} must be {_SCALAR[kind]}, not {_show(node)}")
+        raise UserError(f"{path}: field {dotted} must be {_SCALAR[kind]}, not {show(node)}")
     if isinstance(node, str) and not node.isprintable():
-        raise UserError(f"{path}: field {dotted} must be printable text, not {_show(node)}")
+        raise UserError(f"{path}: field {dotted} must be printable text, not {show(node)}")
     return node
 
 
@@ -162,15 +156,15 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except RecursionError:
         raise UserError(f"{path}: not valid TOML (nested too deeply)") from None
     except ValueError as exc:  # TOMLDecodeError, or an integer of thousands of digits
-        raise UserError(f"{path}: not valid TOML ({' '.join(str(exc).split())[:200]})") from None
+        raise UserError(f"{path}: not valid TOML ({one_line(exc)})") from None
     for table, fields in FIELDS.items():
         node = doc.get(table) if table else doc
         if table and table in doc and not isinstance(node, dict):
-            raise UserError(f"{path}: field {table} must be a table, not {_show(node)}")
+            raise UserError(f"{path}: field {table} must be a table, not {show(node)}")
         unknown = sorted(set(node or {}) - fields)
         if unknown:
             where = f"{table}.{unknown[0]}" if table else unknown[0]
-            shown = where if where.isprintable() and len(where) <= 80 else _show(where)
+            shown = named(where)
             raise UserError(f"{path}: unknown field {shown}")
     return doc
 
@@ -187,11 +181,11 @@ def parse_target(path: Path) -> Target:
     doc = _read_toml(path)
     name = _get(doc, path, "name", str)
     if name != path.stem:
-        raise UserError(f"{path}: field name is {_show(name)} but the file is {path.name}")
+        raise UserError(f"{path}: field name is {show(name)} but the file is {path.name}")
     arch = _get(doc, path, "cpu.arch", str)
     library = _get(doc, path, "kernels.library", str)
     if library not in ("host", "cross"):
-        raise UserError(f"{path}: field kernels.library must be 'host' or 'cross', not {_show(library)}")
+        raise UserError(f"{path}: field kernels.library must be 'host' or 'cross', not {show(library)}")
     if arch == "native":
         cpu = Cpu(arch, _count(doc, path, "cpu.threads", MAX_THREADS))
     elif arch == "aarch64":
@@ -205,7 +199,7 @@ def parse_target(path: Path) -> Target:
             if getattr(cpu, f).startswith("-"):
                 raise UserError(f"{path}: field cpu.{f} must not start with '-'")
     else:
-        raise UserError(f"{path}: field cpu.arch must be 'aarch64' or 'native', not {_show(arch)}")
+        raise UserError(f"{path}: field cpu.arch must be 'aarch64' or 'native', not {show(arch)}")
     gpu = None
     if "gpu" in doc:
         fields = ("name", "cuda_arch", "jetpack", "cuda", "device_compiler")
@@ -216,7 +210,7 @@ def parse_target(path: Path) -> Target:
     power = Power(**{f: _get(doc, path, f"power.{f}", str) for f in ("sensor", "interface", "total_rail")},
                   rails=_get(doc, path, "power.rails", list))  # fmt: skip
     if power.total_rail and power.total_rail not in power.rails:
-        raise UserError(f"{path}: field power.total_rail {_show(power.total_rail)} is not one of power.rails")
+        raise UserError(f"{path}: field power.total_rail {show(power.total_rail)} is not one of power.rails")
     family, default = _get(doc, path, "family", str, name), _get(doc, path, "family_default", bool, False)
     if not family:
         raise UserError(f"{path}: field family must not be empty")

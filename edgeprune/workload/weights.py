@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import math
 import os
 import struct
@@ -22,7 +21,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from edgeprune.errors import UserError
+from edgeprune.contracts.base import NotJson, load_json
+from edgeprune.errors import UserError, named, one_line, show
 from edgeprune.fsio import atomic_path
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "models" / "weights"
@@ -64,17 +64,6 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def show(value: object) -> str:
-    """A value for an error line: its repr, on one line, at most 60 characters."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def named(text: str) -> str:
-    """A name for an error line: as it is when printable and short, else :func:`show`n."""
-    return text if text.isprintable() and 0 < len(text) <= 80 else show(text)
-
-
 def _tensor_info(name: str, entry: object) -> TensorInfo:
     if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
         raise HeaderError(f"tensor {named(name)} is not an object of dtype, shape and data_offsets")
@@ -111,13 +100,9 @@ def read_header(path: Path) -> Header:
             raise HeaderError(f"the header claims {length} bytes but the file has {size - 8} after its length")
         raw = fh.read(length)
     try:
-        doc = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
-    except UnicodeDecodeError:
-        raise HeaderError("the header is not UTF-8 text") from None
-    except RecursionError:
-        raise HeaderError("the header is nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, or an integer too long to convert
-        raise HeaderError(f"the header is not valid JSON ({show(str(exc))})") from None
+        doc = load_json(raw, object_pairs_hook=_no_duplicates)
+    except NotJson as exc:
+        raise HeaderError(f"the header is {exc}") from None
     if not isinstance(doc, dict):
         raise HeaderError("the header is not a JSON object")
     metadata = doc.pop("__metadata__", None)
@@ -182,13 +167,6 @@ def read_state(path: str | Path) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise UserError(f"weights file {path} is not a valid safetensors file ({one_line(exc)})") from None
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception's message on one printable line (whitespace runs become one space, other
-    control characters are escaped)."""
-    text = " ".join(str(exc).split())
-    return text if text.isprintable() else "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 def load_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:
