@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import DIGITS_90
 
 from edgeprune.prune.pipeline import PruneRequest, PruneResult, prune, write_checkpoint
 from edgeprune.train.finetune import FinetuneConfig
@@ -94,3 +95,14 @@ def checkpoints(tmp_path_factory):
     yield factory
     changed = factory.changed()
     assert not changed, f"a test modified shared checkpoints {changed}; use checkpoints.copy(...)"
+
+
+@pytest.fixture(scope="session")
+def digits_host_artifact(tmp_path_factory, checkpoints):
+    """The 90% digits checkpoint compiled for this machine, shared; a test that changes the
+    artifact works on a copy (shutil.copytree)."""
+    from edgeprune.export.compile import CompileRequest, compile_artifact
+
+    art = tmp_path_factory.mktemp("digits-host") / "art"
+    compile_artifact(CompileRequest(checkpoints(**DIGITS_90), "host", art))
+    return art

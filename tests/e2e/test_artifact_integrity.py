@@ -12,11 +12,10 @@ import subprocess
 import sys
 
 import pytest
-from helpers import DIGITS_90, run_cli
+from helpers import run_cli
 
 from edgeprune.contracts.manifest import MANIFEST, Manifest
 from edgeprune.errors import UserError
-from edgeprune.export.compile import CompileRequest, compile_artifact
 from edgeprune.fsio import sha256_file
 from edgeprune.runtime import artifact_files
 from edgeprune.runtime.artifact_files import checked_path
@@ -25,11 +24,9 @@ from edgeprune.verify.board import failure_summary
 LIB = "libedgeprune_ort.so"
 
 
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory, checkpoints):
-    art = tmp_path_factory.mktemp("integrity") / "art"
-    compile_artifact(CompileRequest(checkpoints(**DIGITS_90), "host", art))
-    return art
+@pytest.fixture
+def compiled(digits_host_artifact):
+    return digits_host_artifact
 
 
 @pytest.fixture

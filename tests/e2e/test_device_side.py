@@ -8,9 +8,6 @@ import subprocess
 import sys
 
 import pytest
-from helpers import DIGITS_90
-
-from edgeprune.export.compile import CompileRequest, compile_artifact
 
 BLOCKER = '''
 import sys
@@ -42,11 +39,9 @@ def no_torch(tmp_path_factory):
     return run
 
 
-@pytest.fixture(scope="module")
-def artifact(tmp_path_factory, checkpoints):
-    art = tmp_path_factory.mktemp("device") / "art"
-    compile_artifact(CompileRequest(checkpoints(**DIGITS_90), "host", art))
-    return art
+@pytest.fixture
+def artifact(digits_host_artifact):
+    return digits_host_artifact  # bench writes its results elsewhere (-o): the artifact is read only
 
 
 def test_bench_runs_an_artifact_where_torch_cannot_be_imported(no_torch, artifact, tmp_path):
