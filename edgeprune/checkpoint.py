@@ -1,32 +1,38 @@
 """The pruned checkpoint (``.ept``): one safetensors file holding the extracted model's weights
-(``w/<name>``), the keep-masks (``m/<name>``, uint8) and JSON metadata (a
-:class:`~edgeprune.contracts.checkpoint.CheckpointMeta`): the workload and model it came from,
-the tasks, the method and its settings, the source model's hash and the edgeprune version.
-Loading parses tensors and JSON only; nothing in the file is executed.
+(``w/<name>``), the keep-masks (``m/<name>``, uint8), the pruned model's ONNX graph (``g/onnx``,
+the bytes as uint8; see :mod:`edgeprune.graph.carried`), a few calibration inputs
+(``x/inputs``, float32) and JSON metadata (a :class:`~edgeprune.contracts.checkpoint.CheckpointMeta`):
+the workload and model it came from, the tasks, the method and its settings, the source model's
+hash and the edgeprune version. Loading parses tensors and JSON only; nothing in the file is
+executed, and nothing it names is imported (:func:`rebuild_model` takes a built-in workload by
+name, any other only from the caller).
 
 Usage::
 
-    save_checkpoint("out.ept", model, masks, meta)   # meta: a CheckpointMeta
-    ckpt = load_checkpoint("out.ept")                # CheckpointFile(state, masks, meta)
+    save_checkpoint("out.ept", model, masks, meta, carried)   # meta: a CheckpointMeta
+    ckpt = load_checkpoint("out.ept")                # CheckpointFile(state, masks, meta, graph, inputs)
     model = rebuild_model(ckpt)                      # extracted model with the pruned weights
-    model = masked_model(ckpt)                       # pruned weights zeroed (what compile exports)
+    model = masked_model(ckpt)                       # pruned weights zeroed
     model = masked_model(ckpt, checkpoint_workload(ckpt.meta.workload, "moved/wl.py:WL"))
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from pathlib import Path
 
+import onnx
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from edgeprune.contracts.checkpoint import CheckpointMeta
+from edgeprune.contracts.checkpoint import CheckpointMeta, GraphInfo
 from edgeprune.errors import UserError, named, one_line, show
 from edgeprune.fsio import atomic_path
+from edgeprune.graph.carried import Carried, read_graph
 from edgeprune.masks import Granularity, MaskSet
 from edgeprune.taskgraph.extract import extract_tasks
 from edgeprune.workload.base import Workload
@@ -47,20 +53,35 @@ class CheckpointFile:
     state: dict[str, torch.Tensor]
     masks: MaskSet
     meta: CheckpointMeta
+    graph: bytes | None  # the ONNX graph's bytes (sha256 checked), None where prune could not export it
+    inputs: torch.Tensor  # calibration inputs at the workload's size, float32
     path: Path | None = None  # the file it was read from, for error messages
+
+    def carried_graph(self) -> tuple[onnx.ModelProto, GraphInfo]:
+        """The model graph the checkpoint carries, checked and run once on its first input; a
+        :class:`UserError` when it has none (saying why) or the graph is not sound."""
+        meta = self.meta
+        where = str(self.path) if self.path is not None else "checkpoint"
+        return read_graph(self.graph, meta.graph, meta.graph_error, meta.tasks, self.inputs[:1].numpy(), where)
 
 
 # What a checkpoint's tensors may be: weights (and buffers) of a float32 model as torch saves
 # them, and keep-masks of 0 and 1.
 WEIGHT_DTYPES = frozenset({"F16", "BF16", "F32", "F64", "I8", "I16", "I32", "I64", "U8", "BOOL"})
 MASK_DTYPES = frozenset({"U8", "BOOL"})
+GRAPH, INPUTS = "g/onnx", "x/inputs"
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, masks: MaskSet, meta: CheckpointMeta) -> None:
-    """Write weights, masks and metadata atomically; the metadata's granularity is the masks'."""
+def save_checkpoint(path: str | Path, model: nn.Module, masks: MaskSet, meta: CheckpointMeta, carried: Carried) -> None:
+    """Write weights, masks, the carried graph and inputs, and metadata atomically; the
+    metadata's granularity is the masks', its graph record the carried graph's."""
     tensors = {f"w/{k}": v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     tensors.update({f"m/{k}": m.to(torch.uint8).contiguous() for k, m in masks.masks.items()})
-    full = meta.model_copy(update={"granularity": {k: str(g) for k, g in masks.granularity.items()}})
+    tensors[INPUTS] = carried.inputs.detach().float().contiguous().cpu()
+    if carried.onnx is not None:
+        tensors[GRAPH] = torch.frombuffer(bytearray(carried.onnx), dtype=torch.uint8)
+    full = meta.model_copy(update={"granularity": {k: str(g) for k, g in masks.granularity.items()},
+                                   "graph": carried.info, "graph_error": carried.reason})  # fmt: skip
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"edgeprune": full.to_metadata()})
 
@@ -83,6 +104,7 @@ def load_checkpoint(path: str | Path) -> CheckpointFile:
         raise UserError(f"{path} is a safetensors file but not an edgeprune checkpoint (no metadata)")
     meta = _read_meta(raw, path)
     weights, masks = _check_tensors(header, path)
+    _check_carried(header, meta, path)
     gran = _granularity(meta, masks, path)
     try:
         with safe_open(str(path), framework="pt") as fh:
@@ -102,7 +124,13 @@ def load_checkpoint(path: str | Path) -> CheckpointFile:
         if as_bytes.numel() and int(as_bytes.max()) > 1:
             raise UserError(f"{path}: mask {named(name)} holds values other than 0 and 1")
         keep[name] = as_bytes.view(torch.bool)  # no copy: the bytes are 0 or 1
-    return CheckpointFile(state, MaskSet(keep, gran), meta, path)
+    inputs = tensors[INPUTS]
+    if not bool(torch.isfinite(inputs).all()):
+        raise UserError(f"{path}: the carried inputs ({INPUTS}) hold non-finite values (NaN/Inf)")
+    graph = tensors[GRAPH].numpy().tobytes() if GRAPH in tensors else None
+    if graph is not None and meta.graph is not None and hashlib.sha256(graph).hexdigest() != meta.graph.sha256:
+        raise UserError(f"{path}: the model graph ({GRAPH}) does not match the sha256 its metadata records")
+    return CheckpointFile(state, MaskSet(keep, gran), meta, graph, inputs, path)
 
 
 def _read_meta(raw: str, path: Path) -> CheckpointMeta:
@@ -110,7 +138,7 @@ def _read_meta(raw: str, path: Path) -> CheckpointMeta:
     try:
         meta = CheckpointMeta.from_json(raw, str(path))
     except UserError as exc:  # the field's name comes from the file: keep the line printable
-        raise UserError(one_line(exc)) from None
+        raise UserError(one_line(exc, limit=500)) from None
     if meta.sparsity is not None and not 0.0 <= meta.sparsity <= 1.0:  # also refuses NaN
         raise UserError(f"{where}: field sparsity: {meta.sparsity} is outside [0, 1]")
     for field in ("workload", "model", "method"):
@@ -131,9 +159,12 @@ def _check_tensors(header: Header, path: Path) -> tuple[dict[str, TensorInfo], d
     weights: dict[str, TensorInfo] = {}
     masks: dict[str, TensorInfo] = {}
     for key, info in header.tensors.items():
+        if key in (GRAPH, INPUTS):
+            continue
         kind, name = key[:2], key[2:]
         if kind not in ("w/", "m/") or not name:
-            raise UserError(f"{path}: tensor {named(key)} is neither a weight (w/NAME) nor a mask (m/NAME)")
+            raise UserError(f"{path}: tensor {named(key)} is neither a weight (w/NAME), a mask (m/NAME), "
+                            f"the graph ({GRAPH}) nor the inputs ({INPUTS})")  # fmt: skip
         if kind == "w/" and info.dtype not in WEIGHT_DTYPES:
             raise UserError(f"{path}: weight {named(name)} has dtype {info.dtype} (not a weight's dtype)")
         if kind == "m/" and info.dtype not in MASK_DTYPES:
@@ -143,6 +174,25 @@ def _check_tensors(header: Header, path: Path) -> tuple[dict[str, TensorInfo], d
         if name not in weights or weights[name].shape != info.shape:
             raise UserError(f"{path}: mask {named(name)} has no weight of its shape")
     return weights, masks
+
+
+def _check_carried(header: Header, meta: CheckpointMeta, path: Path) -> None:
+    """The graph tensor is there exactly when the metadata records one, as bytes; the inputs are
+    float32, at least one, of the shape the graph was exported at."""
+    graph = header.tensors.get(GRAPH)
+    if (graph is None) != (meta.graph is None):
+        has = "has no graph tensor" if graph is None else "has a graph tensor"
+        raise UserError(f"{path}: the checkpoint {has} ({GRAPH}) but its metadata says otherwise")
+    if graph is not None and (graph.dtype != "U8" or len(graph.shape) != 1):
+        raise UserError(f"{path}: the graph ({GRAPH}) is not a 1-D U8 tensor of bytes")
+    inputs = header.tensors.get(INPUTS)
+    if inputs is None:
+        raise UserError(f"{path}: the checkpoint has no inputs tensor ({INPUTS})")
+    if inputs.dtype != "F32" or len(inputs.shape) < 2 or inputs.shape[0] < 1:
+        raise UserError(f"{path}: the inputs ({INPUTS}) are not float32 samples (F32, at least 2-D, at least one)")
+    if meta.graph is not None and list(inputs.shape[1:]) != meta.graph.input:
+        raise UserError(f"{path}: the inputs ({INPUTS}) have shape {list(inputs.shape[1:])}, the graph's input "
+                        f"{meta.graph.input}")  # fmt: skip
 
 
 def _granularity(meta: CheckpointMeta, masks: dict[str, TensorInfo], path: Path) -> dict[str, Granularity]:

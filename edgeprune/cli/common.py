@@ -31,7 +31,7 @@ err = Console(stderr=True)
 
 WorkloadOpt = Annotated[str, typer.Option("--workload", "-w", help="Built-in name (scenes, digits), FILE.py:ATTR or MODULE:ATTR.")]  # noqa: E501
 DENSE_WORKLOAD = "scenes"  # what inspect and evaluate use for a dense model when no --workload is given
-CheckpointOrWorkloadOpt = Annotated[str | None, typer.Option("--workload", "-w", help="Built-in name (scenes, digits), FILE.py:ATTR or MODULE:ATTR (default: scenes; with a checkpoint: the one it records).")]  # noqa: E501
+CheckpointOrWorkloadOpt = Annotated[str | None, typer.Option("--workload", "-w", help="Built-in name (scenes, digits), FILE.py:ATTR or MODULE:ATTR (default: scenes; with a checkpoint: its built-in workload, and any other must be given here, since edgeprune never imports code a checkpoint names).")]  # noqa: E501
 ModelOpt = Annotated[str | None, typer.Option(help="Model of the workload (default: its first, e.g. mtl-resnet).")]
 WeightsOpt = Annotated[Path | None, typer.Option(help="Weights (safetensors) to use instead of the shipped ones.")]
 TasksOpt = Annotated[str | None, typer.Option("--tasks", "-t", help="Comma-separated tasks to keep (default: all).")]

@@ -30,7 +30,6 @@ if TYPE_CHECKING:  # the contracts import pydantic: only the commands that read 
     from edgeprune.contracts.manifest import Manifest
     from edgeprune.contracts.results import Results
 
-CheckpointWorkloadOpt = Annotated[str | None, typer.Option("--workload", "-w", help="Workload to use instead of the one the checkpoint records (FILE.py:ATTR, MODULE:ATTR or a built-in name).")]  # noqa: E501
 TargetOpt = Annotated[str, typer.Option("--target", help="Target board or family (edgeprune targets lists them).")]
 TargetsDirOpt = Annotated[Path | None, typer.Option("--targets-dir", help="Directory of your own target files (.toml), searched first; also EDGEPRUNE_TARGETS_PATH.")]  # noqa: E501
 
@@ -88,15 +87,15 @@ def compile_cmd(
     output: Annotated[Path, typer.Option("--output", "-o", help="Artifact directory to write.")],
     target: TargetOpt = "host",
     format_policy: Annotated[str, typer.Option(help="auto (cost model), or force dense, csr, bsr or nm.")] = "auto",
-    input_size: Annotated[str | None, typer.Option(help="Deploy resolution HxW, e.g. 224x224 (default: the workload's).")] = None,  # noqa: E501
+    input_size: Annotated[str | None, typer.Option(help="Deploy resolution HxW, e.g. 224x224 (default: the workload's, which the checkpoint's graph was exported at).")] = None,  # noqa: E501
     force: Annotated[bool, typer.Option("--force", help="Replace the output directory if it exists.")] = False,
     backend: Annotated[str, typer.Option(help="Compile backend: onnxruntime (sparse ONNX + our kernel library).")] = "onnxruntime",  # noqa: E501
-    workload: CheckpointWorkloadOpt = None,
     targets_dir: TargetsDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Turn a pruned checkpoint into an artifact for a target: sparse ONNX (runs in stock
-    onnxruntime, faster with the kernel library), dense baseline, kernel library, manifest."""
+    onnxruntime, faster with the kernel library), dense baseline, kernel library, manifest.
+    It reads the model graph the checkpoint carries: no workload code is needed."""
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
     check_output(output, force, directory=True)  # before PyTorch is imported: an unwritable output fails at once
@@ -104,7 +103,7 @@ def compile_cmd(
 
     from edgeprune.export.compile import CompileRequest, compile_artifact
 
-    req = CompileRequest(checkpoint, target, output, format_policy, force, size, targets_dir, backend, workload)
+    req = CompileRequest(checkpoint, target, output, format_policy, force, size, targets_dir, backend)
     with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=err, disable=as_json,
                   transient=True) as progress:  # fmt: skip
         stage = progress.add_task("starting", total=None)
@@ -244,13 +243,14 @@ def _print_bench(r: Results) -> None:
 def verify(
     artifact: Annotated[Path, typer.Argument(help="Artifact directory made by edgeprune compile.")],
     checkpoint: Annotated[Path | None, typer.Option(help="The source checkpoint (default: the path in the manifest).")] = None,  # noqa: E501
-    samples: Annotated[int, typer.Option(help="Sample inputs to run.")] = 2,
-    workload: CheckpointWorkloadOpt = None,
+    samples: Annotated[int, typer.Option(help="Sample inputs to run (the checkpoint carries 8).")] = 2,
     as_json: JsonOpt = False,
 ) -> None:
     """Run the artifact for its own target (under qemu-aarch64 with the board's CPU model for an
-    ARM board) and compare every task output with the host PyTorch model: PASS/FAIL per output.
-    Exit code 1 when any output fails."""
+    ARM board) and compare every task output with the checkpoint's own graph (checked against
+    PyTorch when it was pruned), on the inputs the checkpoint carries: PASS/FAIL per output.
+    Without PyTorch installed (a board) the artifact's dense model is the reference. Exit code 1
+    when any output fails."""
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
     from edgeprune.contracts.manifest import Manifest
@@ -262,9 +262,9 @@ def verify(
                   console=err, disable=as_json, transient=True) as progress:  # fmt: skip
         progress.add_task("verify", total=None)
         if _have_torch():
-            from edgeprune.verify.reference import torch_reference
+            from edgeprune.verify.reference import checkpoint_reference
 
-            reference = torch_reference(manifest, checkpoint, samples, workload)
+            reference = checkpoint_reference(manifest, checkpoint, samples)
         else:  # a board's runtime install: the artifact's dense model is the reference
             reference = dense_reference(artifact, manifest, samples)
         result = verify_artifact(artifact, manifest, reference)

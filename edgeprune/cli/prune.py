@@ -331,7 +331,9 @@ def demo(
 
     from edgeprune.bench.run import bench_artifact
     from edgeprune.cli.deploy import _print_bench
-    from edgeprune.export.compile import CompileRequest, check_input_size, compile_artifact
+    from edgeprune.export.compile import CompileRequest, compile_artifact
+    from edgeprune.export.input_size import check_input_size
+    from edgeprune.graph.carried import carry_graph, read_graph
     from edgeprune.prune.pipeline import PruneRequest, write_checkpoint
     from edgeprune.train.finetune import FinetuneConfig
     from edgeprune.workload.registry import resolve_workload
@@ -340,8 +342,10 @@ def demo(
     scenes = resolve_workload("scenes")  # the input size is checked against the model before the pruning
     status = err.status("checking --input-size (the first use of scenes renders them, ~15 s)")
     with status if not as_json else contextlib.nullcontext():
-        check_input_size(scenes.models[scenes.default_model].build().float().eval(), scenes.default_model,
-                         scenes.inputs_at(1), size)  # fmt: skip
+        name, tasks, x = scenes.default_model, list(scenes.tasks), scenes.inputs_at(2)
+        carried = carry_graph(scenes.models[name].build().float(), x, tasks)
+        graph = read_graph(carried.onnx, carried.info, carried.reason, tasks, x[:1].numpy(), name)
+        check_input_size(*graph, name, x[:1].numpy(), size)
     req = PruneRequest(workload="scenes", method="magnitude", sparsity=0.9, tasks=["seg", "depth"],
                        options={"scope": "global"},
                        finetune=FinetuneConfig(steps=finetune_steps, batch_size=16, lr=1e-3))  # fmt: skip

@@ -13,16 +13,14 @@ from edgeprune.formats.compressed import Compressed
 from edgeprune.formats.onnx_ops import (
     DOMAIN,
     DOMAIN_VERSION,
-    OPSET,
     ConvAttrs,
     functions_for,
     shrunk_nodes,
     sparse_conv_node,
 )
 from edgeprune.formats.shrunk import Shrunk
+from edgeprune.graph.onnx_version import IR_VERSION, OPSET
 from edgeprune.runtime.kernel_library import session
-
-IR_VERSION = 10
 
 
 def _io(cin: int, hw: int) -> tuple[list, list]:

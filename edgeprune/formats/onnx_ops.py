@@ -25,10 +25,10 @@ from onnx import AttributeProto, TensorProto, helper, numpy_helper
 from edgeprune.formats.activations import ACTIVATIONS, activation_nodes
 from edgeprune.formats.compressed import Compressed
 from edgeprune.formats.shrunk import Shrunk
+from edgeprune.graph.onnx_version import OPSET
 
 DOMAIN = "edgeprune"
 DOMAIN_VERSION = 1
-OPSET = 17
 _FORMATS = {"csr": "Csr", "bsr": "Bsr", "nm": "Nm"}
 _ZERO_F32 = numpy_helper.from_array(np.array([0], np.float32))
 

@@ -1,4 +1,5 @@
-"""The prune stage end to end: load, extract tasks, score and mask, fine-tune, evaluate.
+"""The prune stage end to end: load, extract tasks, score and mask, fine-tune, evaluate, and
+export the pruned model's graph for the checkpoint to carry.
 
 The CLI, the demo and the benchmarks all call :func:`prune` so they do the same thing. Its
 steps (:func:`~edgeprune.prune.source.load_and_extract`, :func:`prune_context`, the method,
@@ -29,6 +30,7 @@ from edgeprune.checkpoint import save_checkpoint
 from edgeprune.contracts.checkpoint import CheckpointMeta, PruneMetrics
 from edgeprune.errors import UserError
 from edgeprune.evaluate import evaluate, flatten
+from edgeprune.graph.carried import CARRIED_INPUTS, Carried, carry_graph
 from edgeprune.masks import MaskSet, SparsityReport, prunable_parameters, sparsity_report
 from edgeprune.metrics import delta_t
 from edgeprune.prune.base import make_pruner
@@ -74,6 +76,7 @@ class PruneResult:
     delta_t: float | None
     meta: CheckpointMeta
     timings: dict[str, float]
+    carried: Carried  # the graph and inputs the checkpoint carries
     delta_t_reason: str | None = None  # why delta_t is None
 
 
@@ -181,6 +184,8 @@ def prune(req: PruneRequest, hooks: Hooks | None = None) -> PruneResult:
     after = evaluate(model, workload, tasks)
     report = sparsity_report(masks.masks, graph)
     dt, dt_reason = _delta_t(after, before, workload)
+    hooks.stage("exporting the model's graph")
+    carried = carry_graph(model, workload_inputs(workload), tasks)
     meta = CheckpointMeta(
         edgeprune_version=__version__,
         workload=workload_reference(req.workload),
@@ -195,8 +200,10 @@ def prune(req: PruneRequest, hooks: Hooks | None = None) -> PruneResult:
         sparsity=report.overall.sparsity,
         method_info=masks.info,
         metrics=PruneMetrics(dense=before, pruned=after, delta_t=dt),
+        graph=carried.info,
+        graph_error=carried.reason,
     )  # fmt: skip
-    return PruneResult(model, masks, graph, report, tasks, before, after, dt, meta, timings, dt_reason)
+    return PruneResult(model, masks, graph, report, tasks, before, after, dt, meta, timings, carried, dt_reason)
 
 
 def _delta_t(after: dict[str, dict[str, float]], before: dict[str, dict[str, float]] | None,
@@ -217,4 +224,10 @@ def _delta_t(after: dict[str, dict[str, float]], before: dict[str, dict[str, flo
 
 
 def write_checkpoint(result: PruneResult, path: str | Path) -> None:
-    save_checkpoint(path, result.model, result.masks, result.meta)
+    save_checkpoint(path, result.model, result.masks, result.meta, result.carried)
+
+
+def workload_inputs(workload: Workload) -> torch.Tensor:
+    """The calibration inputs a checkpoint carries (at most :data:`CARRIED_INPUTS`)."""
+    available = len(workload.split("calibration")[0])
+    return workload.inputs_at(min(CARRIED_INPUTS, available))

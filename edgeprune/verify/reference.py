@@ -1,23 +1,22 @@
-"""``edgeprune verify``, the host side: the reference outputs of the masked PyTorch model of the
-artifact's checkpoint, on the workload's own inputs at the artifact's resolution."""
+"""``edgeprune verify``, the host side: the reference outputs are the checkpoint's own graph (the
+pruned model exported by prune and checked there against PyTorch), run by stock ONNX Runtime on
+the inputs the checkpoint carries, brought to the artifact's resolution. Nothing the checkpoint
+names is imported."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
-from edgeprune.checkpoint import load_checkpoint, masked_model
+from edgeprune.checkpoint import load_checkpoint
 from edgeprune.contracts.manifest import Manifest
 from edgeprune.errors import UserError
 from edgeprune.fsio import sha256_file
+from edgeprune.graph.carried import at_size, run_graph
+from edgeprune.graph.inputs import resized
 from edgeprune.verify.board import Reference
-from edgeprune.workload.registry import checkpoint_workload
 
 
-def torch_reference(
-    manifest: Manifest, checkpoint: Path | None, samples: int, workload: str | None = None
-) -> Reference:
+def checkpoint_reference(manifest: Manifest, checkpoint: Path | None, samples: int) -> Reference:
     """``checkpoint`` defaults to the path the manifest recorded; it must be the same file."""
     path = checkpoint or Path(manifest.checkpoint.path or manifest.checkpoint.file)
     if not path.is_file():
@@ -25,9 +24,12 @@ def torch_reference(
     if sha256_file(path) != manifest.checkpoint.sha256:
         raise UserError(f"{path} is not the checkpoint this artifact was compiled from (sha256 differs)")
     ckpt = load_checkpoint(path)
-    wl = checkpoint_workload(ckpt.meta.workload, workload)
-    h, w = (int(d) for d in manifest.inputs[0].shape[2:4])
-    x = wl.inputs_at(samples, (h, w)).numpy()
-    with torch.no_grad():
-        out = masked_model(ckpt, wl)(torch.from_numpy(x))
-    return Reference(x, {t: out[t].numpy() for t in ckpt.meta.tasks}, "the masked PyTorch model of the checkpoint")
+    meta = ckpt.meta
+    if samples > len(ckpt.inputs):
+        raise UserError(f"--samples {samples}: the checkpoint carries {len(ckpt.inputs)} inputs")
+    graph, info = ckpt.carried_graph()
+    shape = manifest.inputs[0].shape
+    size = (int(shape[2]), int(shape[3])) if len(shape) == 4 else None
+    x = resized(ckpt.inputs[:samples], size).numpy() if size else ckpt.inputs[:samples].numpy()
+    outs = run_graph(at_size(graph, info, size, meta.model), x)
+    return Reference(x, dict(zip(meta.tasks, outs, strict=True)), "the checkpoint's graph in stock ONNX Runtime")

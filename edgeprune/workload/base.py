@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from edgeprune.errors import UserError
+from edgeprune.graph.inputs import resized
 
 Split = Literal["train", "calibration", "eval"]
 SPLITS: tuple[Split, ...] = ("train", "calibration", "eval")
@@ -94,9 +95,7 @@ class Workload:
         x = self.split("calibration")[0][:n].float()
         if len(x) < n:
             raise UserError(f"workload '{self.name}' has only {len(x)} calibration inputs, not {n}")
-        if size is not None and tuple(x.shape[2:]) != tuple(size):
-            x = torch.nn.functional.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
-        return x
+        return resized(x, size)
 
     def batches(
         self,

@@ -1,8 +1,10 @@
 """Resolving ``--workload``: a built-in name, ``path/to/file.py:attribute`` or ``module:attribute``.
 
 A checkpoint records the reference it was pruned with, a file path made absolute
-(:func:`workload_reference`), so it resolves from any directory; :func:`checkpoint_workload`
-resolves it again, or the user's ``--workload`` instead.
+(:func:`workload_reference`). :func:`checkpoint_workload` resolves a recorded built-in name from
+edgeprune's own table; a recorded file or module is never imported (a checkpoint from someone
+else must not run code): the user passes ``--workload``, and the recorded reference is shown as
+a hint.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 
 from torch import nn
 
-from edgeprune.errors import UserError
+from edgeprune.errors import UserError, show
 from edgeprune.workload import digits, pool, scenes
 from edgeprune.workload.base import Workload
 from edgeprune.workload.weights import load_state, read_state
@@ -81,18 +83,19 @@ def workload_reference(spec: str) -> str:
 
 def checkpoint_workload(recorded: str, override: str | None = None) -> Workload:
     """The workload of a checkpoint: ``override`` (the user's ``--workload``) if given, else the
-    reference the checkpoint recorded. A recorded workload that cannot be found (its file is
-    gone, its module is not importable, the name or attribute is unknown) is a
-    :class:`UserError` that says so and asks for ``--workload``."""
+    built-in workload the checkpoint names. Any other recorded reference is a
+    :class:`UserError` that asks for ``--workload`` and offers the reference as a hint: it is
+    text from a file, and importing it would run whatever code it names."""
     if override is not None:
         return resolve_workload(override)
-    try:
-        return resolve_workload(recorded)
-    except UserError as exc:
-        raise UserError(
-            f"the checkpoint's workload '{recorded}' cannot be found ({exc}); pass --workload FILE.py:ATTR, "
-            "MODULE:ATTR or a built-in name to say where it is now"
-        ) from None
+    if recorded in BUILTIN:
+        return BUILTIN[recorded]()
+    hint = recorded if recorded.isprintable() and len(recorded) <= 300 else show(recorded)
+    raise UserError(
+        f"the checkpoint was pruned with the workload '{hint}', which is not built in; edgeprune never "
+        "imports code a checkpoint names: pass --workload to say which workload to use (that reference, if you "
+        "trust it, or where that workload is now)"
+    )
 
 
 def build_model(workload: Workload, model: str | None = None, weights: str | Path | None = None) -> nn.Module:

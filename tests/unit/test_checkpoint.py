@@ -69,7 +69,7 @@ def test_plain_safetensors_is_not_a_checkpoint(tmp_path):
 
 
 def test_mask_without_matching_weight_is_rejected(tmp_path):
-    meta = {"format": "edgeprune.checkpoint/1", "edgeprune_version": "0", "workload": "digits",
+    meta = {"format": "edgeprune.checkpoint/2", "edgeprune_version": "0", "workload": "digits",
             "model": "digits-cnn", "tasks": ["digit"], "method": "magnitude", "settings": {},
             "source_hash": "0", "granularity": {}}  # fmt: skip
     path = tmp_path / "odd.ept"
@@ -80,11 +80,12 @@ def test_mask_without_matching_weight_is_rejected(tmp_path):
 
 
 def write_meta(tmp_path, **changes):
-    meta = {"format": "edgeprune.checkpoint/1", "edgeprune_version": "0", "workload": "digits",
+    meta = {"format": "edgeprune.checkpoint/2", "edgeprune_version": "0", "workload": "digits",
             "model": "digits-cnn", "tasks": ["digit"], "method": "magnitude", "settings": {},
             "source_hash": "0", "granularity": {}, **changes}  # fmt: skip
     path = tmp_path / "meta.ept"
-    save_file({"w/a": torch.zeros(2)}, str(path), metadata={"edgeprune": json.dumps(meta)})
+    tensors = {"w/a": torch.zeros(2), "x/inputs": torch.zeros(1, 2)}
+    save_file(tensors, str(path), metadata={"edgeprune": json.dumps(meta)})
     return path
 
 
@@ -102,6 +103,12 @@ def test_metadata_field_of_the_wrong_type_is_one_error_naming_it(tmp_path, chang
 def test_other_checkpoint_format_is_refused(tmp_path):
     with pytest.raises(UserError, match="unsupported format 'edgeprune.checkpoint/0'"):
         load_checkpoint(write_meta(tmp_path, format="edgeprune.checkpoint/0"))
+
+
+def test_a_checkpoint_of_the_first_format_is_refused_by_name(tmp_path):
+    """edgeprune.checkpoint/1 carried no graph: compile would need the workload's code."""
+    with pytest.raises(UserError, match="format edgeprune.checkpoint/1 is no longer read: .* prune again"):
+        load_checkpoint(write_meta(tmp_path, format="edgeprune.checkpoint/1"))
 
 
 def test_missing_checkpoint(tmp_path):

@@ -42,6 +42,7 @@ from edgeprune.contracts.manifest import MANIFEST, Manifest
 from edgeprune.contracts.results import Results
 from edgeprune.costmodel.table import CostTable
 from edgeprune.errors import UserError
+from edgeprune.graph.carried import at_size, run_graph
 from edgeprune.prune.smsp_library import LibraryEntry, load_library, save_entry
 from edgeprune.targets import SHIPPED, parse_target
 from edgeprune.workload.registry import resolve_workload
@@ -50,7 +51,7 @@ DIGITS_80 = {"workload": "digits", "method": "magnitude", "sparsity": 0.8, "task
 
 # test -> hypothesis examples per run (about 8 s for all of them together on 2 idle cores)
 CASES = {
-    "checkpoint bytes": 150, "checkpoint structure": 150, "checkpoint tensors": 120,
+    "checkpoint bytes": 150, "checkpoint structure": 150, "checkpoint tensors": 120, "checkpoint graph": 150,
     "manifest bytes": 250, "manifest structure": 300,
     "results bytes": 200, "results structure": 250,
     "target bytes": 200, "target structure": 300,
@@ -109,7 +110,8 @@ RAW_TOML = {**RAW, DEEP_DICT: b"{a=" * 5_000 + b"1" + b"}" * 5_000}
 
 ODD_TEXT = ["", "..", "../../x", "/etc/passwd", "a\nb", "\x1b[31mred", "\udcff", "x" * 5000, "\x00", "élan",
             "element", "channel", "block:4x1", "block:0x1", "2:4", "nm:1:2", "digit", "ge5", "digits", "host",
-            "aarch64", "native", "csr", "kxk", "1x1", "edgeprune.checkpoint/1", "edgeprune.artifact/1"]  # fmt: skip
+            "aarch64", "native", "csr", "kxk", "1x1", "edgeprune.checkpoint/1",
+            "edgeprune.checkpoint/2", "edgeprune.artifact/1"]  # fmt: skip
 ODD_NUMBERS = [0, -1, 1, 2, 7, 2**31, 2**63, 2**64, -(2**63), 10**30, math.nan, math.inf, -math.inf, 1e308, -0.0,
                5e-324, 0.5, 1.5, -0.5]  # fmt: skip
 # A value of any JSON type, biased towards the ones that break readers (each line about as likely).
@@ -258,12 +260,16 @@ def digits():
 
 
 def use_checkpoint(path: Path, workload) -> None:
-    """What inspect, evaluate and compile do with a checkpoint (the workload is given, as
-    ``--workload`` gives it: nothing the file names is imported)."""
+    """What inspect and evaluate (the workload is given, as ``--workload`` gives it: nothing the
+    file names is imported), and compile and verify (the carried graph, on the carried inputs)
+    do with a checkpoint."""
     ckpt = load_checkpoint(path)
     model = masked_model(ckpt, workload)  # rebuild_model, then the masks applied
     ckpt.masks.sparsity()
     model(torch.zeros(1, 1, 28, 28))
+    meta = ckpt.meta
+    graph, info = ckpt.carried_graph()
+    run_graph(at_size(graph, info, None, meta.model), ckpt.inputs[:1].numpy())
 
 
 def split_safetensors(raw: bytes) -> tuple[dict, bytes]:
@@ -320,6 +326,27 @@ def test_fuzz_checkpoint_structure(checkpoint_seed, tmp_path, digits):
         return join_safetensors(json_bytes(new), body)
 
     run_checkpoint_fuzz("checkpoint structure", tmp_path, digits, mutate)
+
+
+def test_fuzz_checkpoint_graph(checkpoint_seed, tmp_path, digits):
+    """The ONNX graph a checkpoint carries, its bytes mutated and its recorded sha256 made to
+    match (as someone crafting a checkpoint would): the protobuf parser, the ONNX checker and
+    the graph checks of edgeprune.graph.carried, then ONNX Runtime on the carried inputs."""
+    import hashlib
+
+    seed = safetensors.torch.load(checkpoint_seed)
+    header, _ = split_safetensors(checkpoint_seed)
+    meta = json.loads(header["__metadata__"]["edgeprune"])
+    raw = seed["g/onnx"].numpy().tobytes()
+
+    def mutate(data):
+        graph = mutate_bytes(data, raw, hot=256)
+        tensors = {**seed, "g/onnx": torch.frombuffer(bytearray(graph), dtype=torch.uint8) if graph else
+                   torch.zeros(0, dtype=torch.uint8)}  # fmt: skip
+        new_meta = {**meta, "graph": {**meta["graph"], "sha256": hashlib.sha256(graph).hexdigest()}}
+        return safetensors.torch.save(tensors, metadata={"edgeprune": json.dumps(new_meta)})
+
+    run_checkpoint_fuzz("checkpoint graph", tmp_path, digits, mutate)
 
 
 DTYPES = [torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.int64, torch.int32, torch.int8,
@@ -383,7 +410,7 @@ SPARSE_PROBE = textwrap.dedent("""
     from edgeprune.checkpoint import load_checkpoint
     from edgeprune.errors import UserError
 
-    meta = {"format": "edgeprune.checkpoint/1", "edgeprune_version": "0", "workload": "digits",
+    meta = {"format": "edgeprune.checkpoint/2", "edgeprune_version": "0", "workload": "digits",
             "model": "digits-cnn", "tasks": ["digit"], "method": "magnitude", "settings": {}, "source_hash": "0"}
 
     def probe(path, claim, size, beside):

@@ -84,7 +84,7 @@ def test_results_validate_on_read(tmp_path):
 
 
 def test_checkpoint_metadata_names_the_bad_field():
-    meta = {"format": "edgeprune.checkpoint/1", "edgeprune_version": "0.1.0", "workload": "digits",
+    meta = {"format": "edgeprune.checkpoint/2", "edgeprune_version": "0.1.0", "workload": "digits",
             "model": "digits-cnn", "tasks": ["digit"], "method": "magnitude", "settings": {}, "source_hash": "h"}
     assert CheckpointMeta.from_json(json.dumps(meta), "m.ept").tasks == ["digit"]
     with pytest.raises(UserError, match="m.ept: checkpoint metadata: field settings: input should be a valid dict"):

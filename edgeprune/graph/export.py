@@ -1,6 +1,7 @@
-"""The dense ONNX of an extracted model: standard ops, BatchNorm folded into the convolutions
-by the exporter, one named output per task. This is both the dense baseline that travels
-in the artifact and the graph the sparse rewrite starts from."""
+"""PyTorch to ONNX: the dense graph of an extracted model in standard ops, BatchNorm folded into
+the convolutions by the exporter, one named output per task. prune carries it in the checkpoint
+(:mod:`edgeprune.graph.carried`); compile makes it the artifact's dense baseline and the graph
+the sparse rewrite starts from."""
 
 from __future__ import annotations
 
@@ -13,9 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from edgeprune.errors import UserError
-from edgeprune.formats.onnx_ops import OPSET
-
-IR_VERSION = 10  # onnx 1.23 writes 14 by default, which onnxruntime 1.31 refuses
+from edgeprune.graph.onnx_version import IR_VERSION, OPSET
 
 
 class _TaskTuple(nn.Module):
@@ -31,15 +30,23 @@ class _TaskTuple(nn.Module):
         return tuple(out[t] for t in self.tasks)
 
 
-def dense_onnx(model: nn.Module, example: Tensor, tasks: list[str], input_name: str = "input") -> onnx.ModelProto:
-    """Export ``model`` (eval mode) with a dynamic batch dimension."""
+def dense_onnx(
+    model: nn.Module, example: Tensor, tasks: list[str], *, any_size: bool = False, input_name: str = "input"
+) -> onnx.ModelProto:
+    """Export ``model`` (eval mode) with a dynamic batch dimension and, with ``any_size``, dynamic
+    height and width too (an image model's; whether the graph really runs at other sizes is for
+    the caller to check: a model may turn its input's size into constants)."""
     buf = io.BytesIO()
-    axes = {input_name: {0: "batch"}, **{t: {0: "batch"} for t in tasks}}
+    first = {0: "batch", 2: "height", 3: "width"} if any_size else {0: "batch"}
+    axes = {input_name: first, **{t: {0: "batch"} for t in tasks}}
+    # The exporter restores the training flag of the module it is given, recursively: the wrapper
+    # must be in eval mode too, or the model is left in training mode after the export.
+    wrapper = _TaskTuple(model, tasks).eval()
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             # The TorchScript exporter (dynamo=False) writes to a file object; its annotation names paths only.
-            torch.onnx.export(_TaskTuple(model.eval(), tasks), (example,), buf, input_names=[input_name],  # type: ignore[arg-type]
+            torch.onnx.export(wrapper, (example,), buf, input_names=[input_name],  # type: ignore[arg-type]
                               output_names=tasks, dynamic_axes=axes, opset_version=OPSET, dynamo=False,
                               do_constant_folding=True)  # fmt: skip
     except Exception as exc:  # the exporter's own message names the op it cannot export
