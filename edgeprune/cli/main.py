@@ -16,6 +16,7 @@ import edgeprune.cli.deploy  # noqa: F401, I001
 
 # Each module registers its commands on the shared app; the order is the order of --help.
 import edgeprune.cli.prune  # noqa: F401
+import edgeprune.cli.sweep  # noqa: F401
 from edgeprune.cli.common import app, err
 from edgeprune.errors import UserError
 

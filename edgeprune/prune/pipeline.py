@@ -183,7 +183,7 @@ def prune(req: PruneRequest, hooks: Hooks | None = None) -> PruneResult:
     hooks.stage("evaluating the pruned model")
     after = evaluate(model, workload, tasks)
     report = sparsity_report(masks.masks, graph)
-    dt, dt_reason = _delta_t(after, before, workload)
+    dt, dt_reason = delta_t_and_reason(after, before, workload)
     hooks.stage("exporting the model's graph")
     carried = carry_graph(model, workload_inputs(workload), tasks)
     meta = CheckpointMeta(
@@ -206,7 +206,7 @@ def prune(req: PruneRequest, hooks: Hooks | None = None) -> PruneResult:
     return PruneResult(model, masks, graph, report, tasks, before, after, dt, meta, timings, carried, dt_reason)
 
 
-def _delta_t(after: dict[str, dict[str, float]], before: dict[str, dict[str, float]] | None,
+def delta_t_and_reason(after: dict[str, dict[str, float]], before: dict[str, dict[str, float]] | None,
              workload: Workload) -> tuple[float | None, str | None]:  # fmt: skip
     """ΔT, or None and the reason: no dense model evaluated, or no finite metric to compare (JSON,
     and so the checkpoint, has no NaN)."""
