@@ -4,7 +4,8 @@
 #   ./run.sh test [ARGS]   install what is missing, then the checks CI runs and the tests (`pytest ARGS`)
 #   ./run.sh install       install only
 # Installing is docker/install-cross.sh (apt: compilers, cmake, the aarch64 cross compiler, qemu-user,
-# mmdebstrap; pip: edgeprune with its dev extra, which builds the host kernel library). It runs again
+# mmdebstrap; pip: edgeprune with its dev extra, which builds the host kernel library), and chromium
+# for the report's browser test. It runs again
 # when pyproject.toml, setup.py, kernels/ or the install script changed since the last install
 # (EDGEPRUNE_REINSTALL=1 forces it). PYTHON selects the interpreter (default python3).
 set -euo pipefail
@@ -14,7 +15,7 @@ stamp=".install-stamp"
 
 install() {
     local sources
-    sources="$(cat pyproject.toml setup.py docker/install-cross.sh; find kernels -path kernels/third_party -prune -o -type f -print0 | sort -z | xargs -0 cat)"
+    sources="$(cat pyproject.toml setup.py run.sh docker/install-cross.sh; find kernels -path kernels/third_party -prune -o -type f -print0 | sort -z | xargs -0 cat)"
     local want
     want="$("$python" --version 2>&1) $(printf '%s' "$sources" | sha256sum | cut -c1-16)"
     if [[ "${EDGEPRUNE_REINSTALL:-0}" != "1" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]] \
@@ -22,6 +23,10 @@ install() {
         return
     fi
     PYTHON="$python" bash docker/install-cross.sh
+    # The report test opens the HTML page in a real headless browser (a test tool, not in the images).
+    if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+        apt-get install -y -q --no-install-recommends chromium || { apt-get update -q && apt-get install -y -q --no-install-recommends chromium; }
+    fi
     echo "$want" > "$stamp"
 }
 

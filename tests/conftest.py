@@ -106,3 +106,30 @@ def digits_host_artifact(tmp_path_factory, checkpoints):
     art = tmp_path_factory.mktemp("digits-host") / "art"
     compile_artifact(CompileRequest(checkpoints(**DIGITS_90), "host", art))
     return art
+
+
+DIGITS_SWEEP = """
+workload = "digits"
+tasks = ["digit", "ge5"]
+sparsities = [0.5, 0.7, 0.9]
+[bench]
+seconds = 0.1
+threads = 1
+[methods.magnitude]
+scope = "global"
+[methods.snip]
+"""
+
+
+@pytest.fixture(scope="session")
+def digits_sweep(tmp_path_factory):
+    """One small real sweep, shared by the sweep and report tests: digits, magnitude and SNIP at
+    three sparsities, the host. (config path, results directory, its SweepSummary)."""
+    from edgeprune.contracts.sweep import SweepConfig
+    from edgeprune.sweep.run import run_sweep
+
+    root = tmp_path_factory.mktemp("sweep")
+    config = root / "sweep.toml"
+    config.write_text(DIGITS_SWEEP)
+    out = root / "results"
+    return config, out, run_sweep(SweepConfig.from_toml(config), out)

@@ -310,17 +310,20 @@ def demo(
     finetune_steps: Annotated[int, typer.Option(help="Masked fine-tuning steps.")] = 300,
     input_size: Annotated[str, typer.Option(help="Deploy resolution HxW of the compiled model.")] = "256x256",
     bench_seconds: Annotated[float, typer.Option(help="Timing budget of the sparse-vs-dense bench (at most 3600).")] = 5.0,  # noqa: E501
+    report: Annotated[Path, typer.Option(help="Report directory to write (a report an earlier demo wrote there is replaced).")] = Path("demo-report"),  # noqa: E501
     threads: ThreadsOpt = None,
     force: ForceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Show the whole pipeline on the built-in mtl-resnet + scenes: extract seg and depth, prune
-    90% by magnitude, fine-tune briefly, evaluate, compile for this machine and time the sparse
-    model against the dense one."""
+    90% by magnitude, fine-tune briefly, evaluate, compile for this machine, time the sparse
+    model against the dense one, and write a report of it (edgeprune report's)."""
     import tempfile
 
     if output is not None:
         check_output(output, force, suffix=".ept")
+    earlier_demo = (report / "report.md").is_file() and (report / "index.html").is_file()
+    check_output(report, force or earlier_demo, directory=True)
     check_threads(threads)
     check_seconds(bench_seconds, "--bench-seconds")
     size = _size(input_size)
@@ -331,10 +334,13 @@ def demo(
 
     from edgeprune.bench.run import bench_artifact
     from edgeprune.cli.deploy import _print_bench
+    from edgeprune.contracts.sweep import BenchSettings, FinetuneBudget, SweepConfig
     from edgeprune.export.compile import CompileRequest, compile_artifact
     from edgeprune.export.input_size import check_input_size
     from edgeprune.graph.carried import carry_graph, read_graph
     from edgeprune.prune.pipeline import PruneRequest, write_checkpoint
+    from edgeprune.report.write import write_report
+    from edgeprune.sweep.run import record_single
     from edgeprune.train.finetune import FinetuneConfig
     from edgeprune.workload.registry import resolve_workload
 
@@ -364,12 +370,19 @@ def demo(
             manifest = compile_artifact(creq, lambda name: progress.update(stage, description=f"compiling: {name}"))
             progress.update(stage, description="timing sparse vs dense")
             bench = bench_artifact(Path(tmp) / "artifact", budget_s=bench_seconds)
+            progress.update(stage, description="writing the report")
+            config = SweepConfig(workload="scenes", tasks=req.tasks, methods={"magnitude": {"scope": "global"}},
+                                 sparsities=[0.9], input_size=input_size, targets=["host"],
+                                 finetune=FinetuneBudget(steps=finetune_steps, lr=1e-3, batch_size=16),
+                                 bench=BenchSettings(seconds=bench_seconds, threads=threads))  # fmt: skip
+            record_single(Path(tmp) / "results", config, result, ckpt, Path(tmp) / "artifact", bench)
+            write_report([Path(tmp) / "results"], report, force=True)
     if as_json:
         _print_json({"tasks": result.tasks, "sparsity": result.report.to_dict(), "dense": result.before,
                      "pruned": result.after, **_delta_t_fields(result), "timings": result.timings,
                      "compile": {"formats": manifest.summary.formats, "input_size": list(size or ()),
                                  "size_ratio": manifest.summary.size_ratio},
-                     "bench": bench.model_dump(mode="json")})  # fmt: skip
+                     "bench": bench.model_dump(mode="json"), "report": str(report / "index.html")})  # fmt: skip
         return
     params_before = sum(c.numel for c in result.graph.components())
     out.print(f"extracted {', '.join(result.tasks)}: the normal head is gone ({params_before:,} parameters left)")
@@ -382,6 +395,7 @@ def demo(
     out.print(f"{dt} for {bench.speedup_p50:.2f}x lower p50 latency than the dense model")
     if output is not None:
         out.print(f"wrote {output}")
+    out.print(f"report: {report / 'index.html'} (and report.md)")
 
 
 mask_library_app = typer.Typer(help="The SMSP mask library: pruned results of earlier tasks.", no_args_is_help=True)

@@ -150,3 +150,48 @@ def _print_summary(summary: Any) -> None:
         errors = [r.error] if r.error and r.status == "failed" else [f"{b.target}: {b.error}" for b in r.builds
                                                                      if b.status == "failed"]  # fmt: skip
         err.print(f"[red]failed[/] {r.settings['method']} {r.sparsity}: {'; '.join(e or '' for e in errors)}")
+
+
+@app.command()
+def report(
+    results: Annotated[list[Path], typer.Argument(help="Sweep results directories (several sweeps or machines may be combined).")],  # noqa: E501
+    output: Annotated[Path, typer.Option("--output", "-o", help="Report directory to write (index.html, report.md, plots).")] = Path("report"),  # noqa: E501
+    budget: Annotated[str | None, typer.Option(help="Accuracy budget, e.g. dT=-2%: name the fastest configuration whose ΔT is at least -2%.")] = None,  # noqa: E501
+    config: Annotated[str | None, typer.Option(help="Cell key (or its first characters) whose per-layer plot to draw (default: the fastest Pareto-optimal).")] = None,  # noqa: E501
+    force: Annotated[bool, typer.Option("--force", help="Replace the output directory if it exists.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Draw what sweeps measured: ΔT and each task's metric against sparsity per method; latency
+    (p50, p90 band) and energy against sparsity per target and backend, with the dense baseline;
+    the accuracy-latency front with its Pareto-optimal configurations and the commands that
+    reproduce them; per-layer sparsity and predicted speedup; provenance. Writes report.md and a
+    self-contained index.html (no network) with PNG and SVG plots. Unreadable result files are
+    left out and named."""
+    from edgeprune.fsio import check_output
+    from edgeprune.report.front import parse_budget
+
+    check_output(output, force, directory=True)
+    floor = parse_budget(budget) if budget is not None else None
+    try:
+        from edgeprune.report.write import write_report
+    except ImportError as exc:
+        raise UserError(f"report needs matplotlib and markdown ({exc.name} is missing): "
+                        "pip install 'edgeprune[report]'") from None  # fmt: skip
+    with err.status("drawing the report"):
+        written = write_report(results, output, force, floor, config)
+    chosen = {w: (p.row.label, p.row.cell.key, p.delta_t, p.p50_ms) if p else None for w, p in written.chosen.items()}
+    if as_json:
+        _print_json({"output": str(output), "plots": written.plots, "unreadable": written.bad,
+                     "pareto": {w: [{"configuration": p.row.label, "key": p.row.cell.key, "delta_t": p.delta_t,
+                                     "p50_ms": p.p50_ms, "command": p.row.command()} for p in front]
+                                for w, front in written.pareto.items()},
+                     "within_budget": {w: c and {"configuration": c[0], "key": c[1], "delta_t": c[2], "p50_ms": c[3]}
+                                       for w, c in chosen.items()}})  # fmt: skip
+        return
+    for bad in written.bad:
+        err.print(f"[yellow]left out[/] {bad}")
+    for where, c in chosen.items():
+        if budget is not None:
+            out.print(f"{where}: fastest within {budget}: " + (f"{c[0]} ({c[1][:8]}), ΔT {c[2]:+.2f}%, {c[3]:.3f} ms"
+                                                               if c else "none"))  # fmt: skip
+    out.print(f"wrote {output}/index.html and {output}/report.md ({len(written.plots)} plot files)")

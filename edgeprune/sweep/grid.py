@@ -39,11 +39,14 @@ def _key(settings: dict[str, Any]) -> str:
 
 
 def _cell(config: SweepConfig, method: str, options: dict[str, Any], sparsity: float | None,
-          resolved: dict[str, Any]) -> Cell:  # fmt: skip
+          resolved: dict[str, Any], finetune_steps: int | None = None) -> Cell:  # fmt: skip
+    finetune = config.finetune.model_dump()
+    if finetune_steps is not None:
+        finetune["steps"] = finetune_steps
     settings = {
         "workload": config.workload, "model": config.model, "tasks": config.tasks, "method": method,
         "options": resolved, "sparsity": sparsity, "input_size": config.input_size,
-        "finetune": config.finetune.model_dump() if method != DENSE else None,
+        "finetune": finetune if method != DENSE else None,
         "bench": config.bench.model_dump(),
     }  # fmt: skip
     return Cell(method, options, sparsity, settings, _key(settings))
@@ -58,7 +61,11 @@ def cells(config: SweepConfig) -> list[Cell]:
         where = f"methods.{method}"
         try:
             spec = method_spec(method)
-            variants = [dict(given)]
+            given = dict(given)
+            steps = given.pop("finetune_steps", None)  # the sweep's, not the method's: this method's budget
+            if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 0):
+                raise UserError(f"finetune_steps must be a whole number of steps, at least 0 (got {steps!r})")
+            variants = [given]
             if config.granularities and "granularity" in spec.options and "granularity" not in given:
                 variants = [{**given, "granularity": g} for g in config.granularities]
                 used_granularities = True
@@ -67,7 +74,7 @@ def cells(config: SweepConfig) -> list[Cell]:
                 fixed = spec.sparsity_fixed_by(resolved)
                 for sparsity in [fixed] if fixed is not None else config.sparsities:
                     check_sparsity(sparsity, method, options)
-                    grid.append(_cell(config, method, options, sparsity, resolved))
+                    grid.append(_cell(config, method, options, sparsity, resolved, steps))
         except UserError as exc:
             raise UserError(f"sweep config: {where}: {one_line(exc)}") from None
     if config.granularities and not used_granularities:

@@ -25,13 +25,14 @@ from pathlib import Path
 from edgeprune import __version__
 from edgeprune.bench.run import bench_artifact
 from edgeprune.contracts.manifest import Manifest
+from edgeprune.contracts.results import Results
 from edgeprune.contracts.sweep import BuildRecord, CellRecord, SweepConfig, SweepIndex
 from edgeprune.errors import UserError, one_line
 from edgeprune.evaluate import evaluate
 from edgeprune.export.backends import BACKENDS
 from edgeprune.export.compile import CompileRequest, compile_artifact
 from edgeprune.fsio import check_output, output_lock, write_text_atomic
-from edgeprune.prune.pipeline import PruneRequest, delta_t_and_reason, prune, write_checkpoint
+from edgeprune.prune.pipeline import PruneRequest, PruneResult, delta_t_and_reason, prune, write_checkpoint
 from edgeprune.prune.source import load_and_extract
 from edgeprune.runtime.kernel_library import host_arch
 from edgeprune.sweep.grid import DENSE, Cell, cells
@@ -187,10 +188,10 @@ def _prune_cell(cell: Cell, cell_dir: Path, config: SweepConfig, dense: dict[str
     previous = _previous(cell_dir)
     if previous is not None and previous.status == "done" and (cell_dir / CHECKPOINT).is_file():
         return previous
-    ft = config.finetune
+    ft = cell.settings["finetune"]  # the sweep's budget, or the method's own finetune_steps
     req = PruneRequest(workload=config.workload, method=cell.method, sparsity=cell.sparsity, tasks=config.tasks,
                        model=config.model, options=cell.options,
-                       finetune=FinetuneConfig(steps=ft.steps, batch_size=ft.batch_size, lr=ft.lr),
+                       finetune=FinetuneConfig(steps=ft["steps"], batch_size=ft["batch_size"], lr=ft["lr"]),
                        evaluate_before=False)  # fmt: skip
     step(f"pruning ({cell.label})")
     result = prune(req)
@@ -250,3 +251,30 @@ def _bench(manifest: Manifest, art: Path, name: str, target: str, backend: str, 
     results = bench_artifact(art, config.bench.threads, config.bench.seconds)
     write_text_atomic(art / "results.json", results.to_json())
     return BuildRecord(target=target, backend=backend, status="done", artifact=name, results=f"{name}/results.json")
+
+
+def record_single(out: Path, config: SweepConfig, result: PruneResult, checkpoint: Path, artifact: Path,
+                  results: Results) -> None:  # fmt: skip
+    """A results directory (at ``out``, new) of a run a caller made itself (the demo: one
+    method and sparsity, one build for the host) in the sweep's layout, so ``report`` draws it.
+    ``config`` names exactly that run: its dense cell and one pruned cell."""
+    dense_cell, cell = cells(config)
+    _open_results_dir(out, config, [dense_cell, cell], force=False)
+    metrics = _finite(result.before) if result.before else {}
+    dense = CellRecord(key=dense_cell.key, settings=dense_cell.settings, status="done", metrics=metrics,
+                       edgeprune_version=__version__)  # fmt: skip
+    (out / "cells" / dense_cell.key).mkdir()
+    _write(out / "cells" / dense_cell.key, dense)
+    cell_dir = out / "cells" / cell.key
+    cell_dir.mkdir()
+    shutil.copyfile(checkpoint, cell_dir / CHECKPOINT)
+    target, backend = config.targets[0], config.backends[0]
+    name = f"{target}-{backend}"
+    shutil.copytree(artifact, cell_dir / name)
+    write_text_atomic(cell_dir / name / "results.json", results.to_json())
+    build = BuildRecord(target=target, backend=backend, status="done", artifact=name, results=f"{name}/results.json")
+    record = CellRecord(key=cell.key, settings=cell.settings, status="done", checkpoint=CHECKPOINT,
+                        sparsity=result.report.overall.sparsity, metrics=_finite(result.after),
+                        delta_t=result.delta_t, delta_t_reason=result.delta_t_reason, builds=[build],
+                        edgeprune_version=__version__)  # fmt: skip
+    _write(cell_dir, record)

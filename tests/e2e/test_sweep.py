@@ -1,7 +1,8 @@
-"""edgeprune sweep: every cell of a small real grid (digits, two methods, two sparsities, the
-host) is pruned, evaluated, compiled and benched; the dense model is a cell; a re-run skips what
-is done, an interrupted sweep continues at the cell it stopped at, a failed cell is recorded and
-the sweep goes on; bad configs are one line, exit 2, before any work."""
+"""edgeprune sweep: every cell of a small real grid (digits, two methods, three sparsities, the
+host: the shared digits_sweep fixture) is pruned, evaluated, compiled and benched; the dense
+model is a cell; a re-run skips what is done, an interrupted sweep continues at the cell it
+stopped at, a failed cell is recorded and the sweep goes on; bad configs are one line, exit 2,
+before any work."""
 
 import json
 
@@ -12,40 +13,18 @@ from edgeprune.contracts.results import Results
 from edgeprune.contracts.sweep import CellRecord, SweepConfig, SweepIndex
 from edgeprune.sweep.run import SweepHooks, run_sweep
 
-CONFIG = """
-workload = "digits"
-tasks = ["digit", "ge5"]
-sparsities = [0.5, 0.9]
-[bench]
-seconds = 0.1
-threads = 1
-[methods.magnitude]
-scope = "global"
-[methods.snip]
-"""
-
-
-@pytest.fixture(scope="module")
-def swept(tmp_path_factory):
-    """One real sweep, shared: (config path, results directory, the CLI's JSON summary)."""
-    root = tmp_path_factory.mktemp("sweep")
-    config = root / "sweep.toml"
-    config.write_text(CONFIG)
-    out = root / "results"
-    summary = run_sweep(SweepConfig.from_toml(config), out)
-    return config, out, summary
-
 
 @pytest.mark.slow
-def test_every_cell_is_pruned_compiled_and_benched_and_the_dense_model_is_one(swept):
-    _, out, summary = swept
+def test_every_cell_is_pruned_compiled_and_benched_and_the_dense_model_is_one(digits_sweep):
+    _, out, summary = digits_sweep
     index = SweepIndex.read(out / "sweep.json")
-    assert len(index.cells) == 5 and summary.skipped == 0 and not summary.failed
+    assert len(index.cells) == 7 and summary.skipped == 0 and not summary.failed
     records = [CellRecord.read(out / "cells" / k / "cell.json") for k in index.cells]
     dense, pruned = records[0], records[1:]
     assert dense.settings["method"] == "dense" and dense.checkpoint is None and dense.metrics["digit"]["top1"] > 0.5
     assert sorted((r.settings["method"], r.settings["sparsity"]) for r in pruned) == [
-        ("magnitude", 0.5), ("magnitude", 0.9), ("snip", 0.5), ("snip", 0.9)]  # fmt: skip
+        ("magnitude", 0.5), ("magnitude", 0.7), ("magnitude", 0.9),
+        ("snip", 0.5), ("snip", 0.7), ("snip", 0.9)]  # fmt: skip
     for r in pruned:
         assert r.status == "done" and (out / "cells" / r.key / "model.ept").is_file()
         assert abs(r.sparsity - r.settings["sparsity"]) <= 0.005 and r.delta_t is not None
@@ -56,18 +35,18 @@ def test_every_cell_is_pruned_compiled_and_benched_and_the_dense_model_is_one(sw
 
 
 @pytest.mark.slow
-def test_a_rerun_skips_the_cells_done(swept, capsys):
-    config, out, _ = swept
+def test_a_rerun_skips_the_cells_done(digits_sweep, capsys):
+    config, out, _ = digits_sweep
     code, stdout, err = run_cli(["sweep", config, "-o", out, "--json"], capsys)
     assert code == 0, err
     doc = json.loads(stdout)
-    assert doc["cells"] == 5 and doc["skipped"] == 5 and doc["failed"] == []
+    assert doc["cells"] == 7 and doc["skipped"] == 7 and doc["failed"] == []
     assert all(r["speedup_p50"]["host/onnxruntime"].endswith("x") for r in doc["results"][1:])
 
 
 @pytest.mark.slow
-def test_an_interrupted_sweep_continues_at_the_cell_it_stopped_at(swept, tmp_path):
-    config, out, _ = swept
+def test_an_interrupted_sweep_continues_at_the_cell_it_stopped_at(digits_sweep, tmp_path):
+    config, out, _ = digits_sweep
     index = SweepIndex.read(out / "sweep.json")
     # A sweep stopped during its third cell: the first two are done, the third has no record.
     (out / "cells" / index.cells[2] / "cell.json").unlink()
@@ -84,7 +63,7 @@ def test_an_interrupted_sweep_continues_at_the_cell_it_stopped_at(swept, tmp_pat
     assert started == [(0, True), (1, True), (2, False), (3, False)]
     assert (out / "cells" / index.cells[2] / "cell.json").is_file()  # cell 3 was finished
     summary = run_sweep(SweepConfig.from_toml(config), out)
-    assert summary.skipped == 4 and not summary.failed  # only the fourth ran again
+    assert summary.skipped == 6 and not summary.failed  # only the fourth ran again
 
 
 @pytest.mark.slow
