@@ -128,3 +128,14 @@ def test_report_bad_input_is_one_line(tmp_path, capsys, digits_sweep):
     (tmp_path / "r" / "x").write_text("x")
     code, _, err = run_cli(["report", results, "-o", tmp_path / "r"], capsys)
     assert code == 2 and "exists; use --force" in err
+
+
+def test_results_of_several_sweeps_are_reported_together(digits_sweep, tmp_path, capsys):
+    """Two machines' results (here: a copy of one sweep) in one report, both named."""
+    _, results, _ = digits_sweep
+    other = tmp_path / "other-machine"
+    shutil.copytree(results, other)
+    code, stdout, err = run_cli(["report", results, other, "-o", tmp_path / "r", "--json"], capsys)
+    assert code == 0, err
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "from 2 sweep(s)" in md and str(other) in md and json.loads(stdout)["unreadable"] == []
