@@ -107,3 +107,30 @@ def test_two_writers_of_one_artifact_are_serialised(checkpoints, tmp_path):
     # The second either waited out the first and replaced it, or was refused with a clear line.
     assert second.returncode == 0 or "another edgeprune is writing" in second.stderr, second.stderr
     assert (art / "manifest.json").is_file() and temporaries(tmp_path) == []
+
+
+def test_a_sweep_stopped_by_a_signal_continues_at_the_cell_it_was_running(tmp_path):
+    """Issue 12: a sweep interrupted at cell k of n continues at k; no cell is half-recorded."""
+    out = tmp_path / "sweep"
+    args = ["sweep", "-w", "digits", "-m", "magnitude", "-s", "0.3,0.5,0.7,0.9", "--bench-seconds", "0.1",
+            "-o", out, "--json"]  # fmt: skip
+    proc = start(*args)
+    try:
+        done = lambda: len(list(out.glob("cells/*/cell.json")))  # noqa: E731
+        assert wait_for(lambda: done() >= 3, timeout_s=240), "the sweep did not reach its third cell"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "interrupted"
+    recorded = done()
+    assert 3 <= recorded < 5  # 5 cells: the dense one and four sparsities
+    assert not [p for p in out.rglob("*") if ".edgeprune-" in p.name]  # no temporary left behind
+    rerun = subprocess.run([sys.executable, "-m", "edgeprune", *map(str, args)], capture_output=True, text=True,
+                           timeout=300)  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr
+    doc = json.loads(rerun.stdout)
+    assert doc["cells"] == 5 and doc["failed"] == []
+    # every cell with a complete record was skipped (a cell stopped mid-build has a record too and
+    # is completed, not redone from scratch)
+    assert doc["skipped"] >= recorded - 1
