@@ -12,6 +12,8 @@ from __future__ import annotations
 import signal
 import sys
 
+from rich.markup import escape
+
 import edgeprune.cli.deploy  # noqa: F401, I001
 
 # Each module registers its commands on the shared app; the order is the order of --help.
@@ -52,7 +54,7 @@ def _run() -> None:
     try:
         app()
     except UserError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)  # file text is not markup
         sys.exit(2)
     except ImportError as exc:
         if (exc.name or "").partition(".")[0] != "torch":

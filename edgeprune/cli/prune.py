@@ -322,8 +322,9 @@ def demo(
 
     if output is not None:
         check_output(output, force, suffix=".ept")
-    earlier_demo = (report / "report.md").is_file() and (report / "index.html").is_file()
-    check_output(report, force or earlier_demo, directory=True)
+    from edgeprune.report.write import is_report
+
+    check_output(report, force or is_report(report), directory=True)  # a report edgeprune wrote is replaced
     check_threads(threads)
     check_seconds(bench_seconds, "--bench-seconds")
     size = _size(input_size)

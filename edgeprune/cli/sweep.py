@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from edgeprune.cli.common import JsonOpt, _print_json, app, err, out
 from edgeprune.errors import UserError
@@ -125,7 +126,7 @@ def _speedups(record: Any, out_dir: Path) -> dict[str, str]:
 def _json_summary(summary: Any) -> dict[str, Any]:
     return {"output": str(summary.out), "cells": len(summary.records), "skipped": summary.skipped,
             "failed": [r.key for r in summary.failed], "seconds": summary.seconds,
-            "results": [{"key": r.key, "method": r.settings["method"], "sparsity": r.sparsity,
+            "results": [{"key": r.key, "method": r.settings.method, "sparsity": r.sparsity,
                          "status": r.status, "error": r.error, "delta_t": r.delta_t,
                          "speedup_p50": _speedups(r, summary.out)} for r in summary.records]}  # fmt: skip
 
@@ -141,15 +142,16 @@ def _print_summary(summary: Any) -> None:
         sparsity = f"{100 * r.sparsity:.1f}%" if r.sparsity is not None else "-"
         dt = f"{r.delta_t:+.2f}%" if r.delta_t is not None else "-"
         speed = ", ".join(f"{k} {v}" for k, v in _speedups(r, summary.out).items()) or "-"
-        shown = speed if r.status == "done" else f"[red]failed[/]: {r.error}"
-        table.add_row(r.key[:8], s["method"], sparsity, dt, shown)
+        shown = escape(speed) if r.status == "done" else f"[red]failed[/]: {escape(r.error or '')}"
+        table.add_row(r.key[:8], escape(s.method), sparsity, dt, shown)
     out.print(table)
     out.print(f"{len(summary.records)} cells ({summary.skipped} done before) in {summary.seconds:.0f} s; "
               f"results in {summary.out}/")  # fmt: skip
     for r in summary.failed:
         errors = [r.error] if r.error and r.status == "failed" else [f"{b.target}: {b.error}" for b in r.builds
                                                                      if b.status == "failed"]  # fmt: skip
-        err.print(f"[red]failed[/] {r.settings['method']} {r.sparsity}: {'; '.join(e or '' for e in errors)}")
+        err.print(f"[red]failed[/] {escape(r.settings.method)} {r.sparsity}: "
+                  f"{escape('; '.join(e or '' for e in errors))}")
 
 
 @app.command()
@@ -189,9 +191,9 @@ def report(
                                        for w, c in chosen.items()}})  # fmt: skip
         return
     for bad in written.bad:
-        err.print(f"[yellow]left out[/] {bad}")
+        err.print(f"[yellow]left out[/] {escape(bad)}")
     for where, c in chosen.items():
         if budget is not None:
-            out.print(f"{where}: fastest within {budget}: " + (f"{c[0]} ({c[1][:8]}), ΔT {c[2]:+.2f}%, {c[3]:.3f} ms"
-                                                               if c else "none"))  # fmt: skip
-    out.print(f"wrote {output}/index.html and {output}/report.md ({len(written.plots)} plot files)")
+            pick = f"{c[0]} ({c[1][:8]}), ΔT {c[2]:+.2f}%, {c[3]:.3f} ms" if c else "none faster than the dense model"
+            out.print(escape(f"{where}: fastest within {budget}: {pick}"))
+    out.print(escape(f"wrote {output}/index.html and {output}/report.md ({len(written.plots)} plot files)"))

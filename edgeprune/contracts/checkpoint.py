@@ -10,7 +10,7 @@ names from its own table and never imports a module or file a checkpoint names.
 from __future__ import annotations
 
 import json
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field
 
@@ -35,7 +35,7 @@ class GraphInfo(Contract):
     """The ONNX graph the checkpoint carries (tensor ``g/onnx``)."""
 
     sizes: Literal["any", "fixed"]  # any: checked at a second size; fixed: only at ``input``
-    input: list[int] = Field(min_length=1)  # one input's shape at export (C, H, W for images)
+    input: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)  # one input's shape at export (C, H, W for images)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 

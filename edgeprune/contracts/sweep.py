@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import tomllib
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from edgeprune.contracts.base import Contract, decode, field_error, parse
 from edgeprune.errors import UserError, one_line
@@ -100,23 +100,47 @@ def load_toml(path: Path) -> dict[str, Any]:
         raise UserError(f"{path}: not valid TOML ({one_line(exc)})") from None
 
 
+def _inside(path: str | None) -> str | None:
+    """A file name relative to the cell's directory, never climbing out of it."""
+    if path is not None and (not path or path.startswith("/") or "\\" in path or ".." in path.split("/")):
+        raise ValueError(f"{path!r} is not a path inside the cell's directory")
+    return path
+
+
+class CellSettings(Contract):
+    """What decides a cell's pruned model (its key is their hash)."""
+
+    workload: str = Field(min_length=1)
+    model: str | None
+    tasks: list[str] | None
+    method: str = Field(min_length=1, max_length=200)
+    options: dict[str, Any]
+    sparsity: float | None = Field(ge=0.0, le=1.0)
+    finetune: dict[str, Any] | None
+
+
 class BuildRecord(Contract):
-    """One target and backend of a cell: its artifact and its bench (or why there is none)."""
+    """One target and backend of a cell: its artifact and its bench (or why there is none), and
+    the compile and bench settings it was made with (a change makes it run again)."""
 
     target: str
     backend: str
     status: Literal["done", "failed", "not benched"]
+    input_size: str | None = None
+    bench: BenchSettings = Field(default_factory=BenchSettings)
     artifact: str | None = None  # relative to the cell's directory
     results: str | None = None  # results.json, relative to the cell's directory
     error: str | None = None  # why it failed, or why it was not benched
+
+    _artifact_inside = field_validator("artifact", "results")(_inside)
 
 
 class CellRecord(Contract):
     """``cell.json``: one cell's settings, what happened, and where its files are."""
 
     format: Literal["edgeprune.sweep-cell/1"] = CELL_FORMAT
-    key: str
-    settings: dict[str, Any]
+    key: str = Field(pattern=r"^[0-9a-f]{16}$")
+    settings: CellSettings
     status: Literal["done", "failed"]
     error: str | None = None
     checkpoint: str | None = None  # relative to the cell's directory; None for the dense cell

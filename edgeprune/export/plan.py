@@ -29,17 +29,20 @@ class PlannedLayer:
 
 
 def input_shapes(model: onnx.ModelProto, names: list[str], x: np.ndarray) -> dict[str, list[int]]:
-    """Run the dense model once with the convolution inputs as extra outputs."""
+    """Run the dense model once with the convolution inputs as extra outputs (a name that is
+    the graph's input or already an output is read as such)."""
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
+    feed = probe.graph.input[0].name
     known = {o.name for o in probe.graph.output}
-    extra = [n for n in dict.fromkeys(names) if n not in known]
-    if not extra:  # run([]) would return every output
-        return {}
+    wanted = [n for n in dict.fromkeys(names) if n != feed]
+    extra = [n for n in wanted if n not in known]
     probe.graph.output.extend(helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in extra)
-    sess = session(probe.SerializeToString(), threads=1)
-    outs = sess.run(extra, {probe.graph.input[0].name: x})
-    return {n: list(v.shape) for n, v in zip(extra, outs, strict=True)}
+    shapes = {feed: list(x.shape)} if feed in names else {}
+    if wanted:  # run([]) would return every output
+        outs = session(probe.SerializeToString(), threads=1).run(wanted, {feed: x})
+        shapes.update({n: list(v.shape) for n, v in zip(wanted, outs, strict=True)})
+    return shapes
 
 
 def plan_layers(

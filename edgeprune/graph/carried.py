@@ -24,12 +24,13 @@ import contextlib
 import dataclasses
 import hashlib
 import io
+from collections.abc import Iterator
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+from google.protobuf.message import DecodeError, Message  # type: ignore[import-untyped]
 from onnx import TensorProto
 from torch import Tensor, nn
 
@@ -140,8 +141,9 @@ def read_graph(
     if domains or proto.functions:
         what = f"operator domain {named(sorted(domains)[0])}" if domains else "model-local functions"
         raise UserError(f"{where}: the model graph uses {what}; a carried graph has standard operators only")
-    if any(t.data_location == TensorProto.EXTERNAL for t in _tensors(proto.graph)):
-        raise UserError(f"{where}: the model graph refers to external data files; a carried graph holds its own data")
+    outside = _outside_data(proto)
+    if outside is not None:
+        raise UserError(f"{where}: the model graph {outside}; a carried graph holds plain tensors of its own")
     try:
         onnx.checker.check_model(proto)
     except (onnx.checker.ValidationError, ValueError, RuntimeError) as exc:
@@ -163,18 +165,30 @@ def read_graph(
     return proto, info
 
 
-def _tensors(graph: onnx.GraphProto) -> list[onnx.TensorProto]:
-    """Every tensor stored in ``graph`` and its subgraphs: initializers and constant attributes."""
-    found = list(graph.initializer)
-    for node in graph.node:
-        for a in node.attribute:
-            found.extend([a.t] if a.HasField("t") else [])
-            found.extend(a.tensors)
-            for sub in [a.g] if a.HasField("g") else []:
-                found.extend(_tensors(sub))
-            for sub in a.graphs:
-                found.extend(_tensors(sub))
-    return found
+def _messages(message: Message) -> Iterator[Message]:
+    """``message`` and every message inside it, at any depth (subgraphs, attributes, functions)."""
+    stack = [message]
+    while stack:
+        m = stack.pop()
+        yield m
+        for field, value in m.ListFields():
+            if isinstance(value, Message):
+                stack.append(value)
+            elif field.type == field.TYPE_MESSAGE:  # a repeated field of messages
+                stack.extend(value)
+
+
+def _outside_data(proto: onnx.ModelProto) -> str | None:
+    """Why the graph would make the runtime read data from elsewhere, or None: a tensor stored
+    as external data (a path, taken relative to the working directory when the model is loaded
+    from bytes) or a sparse tensor (whose parts are tensors of their own); the exporter writes
+    neither."""
+    for m in _messages(proto):
+        if isinstance(m, onnx.SparseTensorProto):
+            return "holds a sparse tensor"
+        if isinstance(m, TensorProto) and (m.data_location == TensorProto.EXTERNAL or len(m.external_data)):
+            return "refers to external data files"
+    return None
 
 
 def at_size(graph: onnx.ModelProto, info: GraphInfo, size: tuple[int, int] | None, model: str) -> onnx.ModelProto:

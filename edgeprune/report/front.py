@@ -61,5 +61,9 @@ def parse_budget(text: str) -> float:
 
 
 def within_budget(points: list[Point], budget: float) -> Point | None:
-    """The fastest point whose ΔT is at least ``budget``."""
-    return min((p for p in points if p.delta_t >= budget), key=lambda p: p.p50_ms, default=None)
+    """The fastest point whose ΔT is at least ``budget``; None when there is none or the dense
+    model (ΔT 0, within any budget of at most 0) is at least as fast."""
+    best = min((p for p in points if p.delta_t >= budget), key=lambda p: p.p50_ms, default=None)
+    if best is None or (budget <= 0 and best.p50_ms >= dense_p50(points)):
+        return None
+    return best

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec
 
 import matplotlib
 
@@ -18,6 +21,18 @@ from edgeprune.report.front import Point, dense_p50, pareto  # noqa: E402
 from edgeprune.report.rows import Row  # noqa: E402
 
 SIZE_IN, DPI = (8.0, 4.5), 100  # 800 x 450 pixels
+P = ParamSpec("P")
+
+
+def plain_text(draw: Callable[P, list[str]]) -> Callable[P, list[str]]:
+    """Labels come from result files: draw them as text, never as mathtext (``$...$``)."""
+
+    @functools.wraps(draw)
+    def drawn(*args: P.args, **kwargs: P.kwargs) -> list[str]:
+        with plt.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return drawn
 
 
 def save(fig: Figure, out: Path, name: str) -> list[str]:
@@ -39,9 +54,10 @@ def _lines(cells: list[Row]) -> dict[str, list[Row]]:
     return {k: sorted(v, key=lambda r: r.cell.sparsity or 0.0) for k, v in sorted(by.items())}
 
 
+@plain_text
 def accuracy(cells: list[Row], dense: Row | None, out: Path) -> list[str]:
     """ΔT and each task's first metric against sparsity, one line per method, dense marked."""
-    tasks = list(cells[0].cell.metrics) if cells else []
+    tasks = [t for t, ms in cells[0].cell.metrics.items() if ms] if cells else []
     panels = 1 + len(tasks)
     fig, axes = plt.subplots(1, panels, figsize=SIZE_IN, squeeze=False)
     lines = _lines(cells)
@@ -69,6 +85,7 @@ def accuracy(cells: list[Row], dense: Row | None, out: Path) -> list[str]:
     return save(fig, out, "accuracy")
 
 
+@plain_text
 def latency(points: list[Point], energy_note: str, where: str, out: Path, name: str) -> list[str]:
     """Sparse p50 (p50-p90 band) against sparsity per method; the dense baseline; energy, or
     why it was not measured."""
@@ -103,6 +120,7 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join([*lines, line])
 
 
+@plain_text
 def front(points: list[Point], where: str, out: Path, name: str) -> list[str]:
     """ΔT against sparse p50: the Pareto-optimal configurations coloured and joined, the others
     grey, the dense model at ΔT 0."""
@@ -122,6 +140,7 @@ def front(points: list[Point], where: str, out: Path, name: str) -> list[str]:
     return save(fig, out, name)
 
 
+@plain_text
 def layers(manifest: Manifest, label: str, out: Path) -> list[str]:
     """Per-layer sparsity and the cost model's predicted speedup of the layer's format."""
     names = [layer.name.replace("/Conv", "").lstrip("/") or layer.name for layer in manifest.layers]

@@ -12,12 +12,13 @@ Usage::
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from pathlib import Path
 from typing import Any
 
 from edgeprune.contracts.manifest import Manifest
 from edgeprune.contracts.results import Results
-from edgeprune.contracts.sweep import CellRecord, SweepIndex
+from edgeprune.contracts.sweep import CellRecord, CellSettings, SweepIndex
 from edgeprune.errors import UserError, one_line
 from edgeprune.fsio import sha256_file
 from edgeprune.prune.registry import METHODS, option_flag
@@ -36,14 +37,15 @@ class Row:
     results: Results | None = None
     manifest: Manifest | None = None
     manifest_sha: str | None = None
+    input_size: str | None = None  # the build's deploy resolution
 
     @property
     def method(self) -> str:
-        return str(self.cell.settings["method"])
+        return self.cell.settings.method
 
     @property
     def granularity(self) -> str:
-        return str(self.cell.settings.get("options", {}).get("granularity") or "element")
+        return str(self.cell.settings.options.get("granularity") or "element")
 
     @property
     def label(self) -> str:
@@ -57,27 +59,30 @@ class Row:
     def command(self) -> str:
         """The commands that reproduce this configuration."""
         s = self.cell.settings
-        parts = ["edgeprune prune", f"-w {s['workload']}"]
-        parts += [f"--model {s['model']}"] if s.get("model") else []
-        parts += [f"-t {','.join(s['tasks'])}"] if s.get("tasks") else []
-        parts.append(f"-m {s['method']}")
-        parts += [f"-s {s['sparsity']:g}"] if s.get("sparsity") is not None else []
+        parts = ["edgeprune prune", f"-w {shlex.quote(s.workload)}"]
+        parts += [f"--model {shlex.quote(s.model)}"] if s.model else []
+        parts += [f"-t {shlex.quote(','.join(s.tasks))}"] if s.tasks else []
+        parts.append(f"-m {shlex.quote(s.method)}")
+        parts += [f"-s {s.sparsity:g}"] if s.sparsity is not None else []
         for key, value in _given_options(s).items():
-            parts.append(option_flag(key) if value is True else f"{option_flag(key)} {value}")
-        ft = s.get("finetune") or {}
+            parts.append(option_flag(key) if value is True else f"{option_flag(key)} {shlex.quote(str(value))}")
+        ft = s.finetune or {}
         if ft.get("steps"):
-            parts += [f"--finetune-steps {ft['steps']}", f"--lr {ft['lr']:g}", f"--batch-size {ft['batch_size']}"]
-        size = f" --input-size {s['input_size']}" if s.get("input_size") else ""
+            parts += [f"--finetune-steps {ft['steps']}", f"--lr {ft.get('lr')}", f"--batch-size {ft.get('batch_size')}"]
+        size = f" --input-size {shlex.quote(self.input_size)}" if self.input_size else ""
         return (f"{' '.join(parts)} -o pruned.ept && edgeprune compile pruned.ept --target {self.target} "
                 f"--backend {self.backend}{size} -o artifact && edgeprune bench artifact")  # fmt: skip
 
 
-def _given_options(settings: dict[str, Any]) -> dict[str, Any]:
+def _given_options(settings: CellSettings) -> dict[str, Any]:
     """The method's options that differ from its defaults (what the user has to type)."""
-    spec = METHODS.get(str(settings["method"]))
+    spec = METHODS.get(settings.method)
     defaults = spec.options if spec else {}
-    return {k: v for k, v in settings.get("options", {}).items()
+    return {k: v for k, v in settings.options.items()
             if v is not None and v is not False and defaults.get(k) != v}  # fmt: skip
+
+
+CELL_FILE = "cell.json"
 
 
 @dataclasses.dataclass
@@ -129,7 +134,12 @@ def load_rows(inputs: list[Path]) -> Found:
 
 
 def _row(sweep: Path, cell_dir: Path, cell: CellRecord, build: Any, bad: list[str]) -> Row:  # noqa: ANN401
-    row = Row(sweep, cell, build.target, build.backend, build.status, build.error or "")
+    row = Row(sweep, cell, build.target, build.backend, build.status, build.error or "", input_size=build.input_size)
+    for name in (build.artifact, build.results):  # names inside the cell (checked) that stay inside: no link out
+        if name is not None and not (cell_dir / name).resolve().is_relative_to(cell_dir.resolve()):
+            bad.append(f"{cell_dir / CELL_FILE}: {name} leads out of the cell's directory")
+            row.status, row.note = "failed", "files outside the cell"
+            return row
     if build.artifact:
         try:
             row.manifest = Manifest.read(cell_dir / build.artifact)

@@ -12,6 +12,8 @@ import base64
 import dataclasses
 import datetime as dt
 import html
+import json
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -23,6 +25,17 @@ from edgeprune.fsio import check_output, staged_dir
 from edgeprune.report import plots
 from edgeprune.report.front import Point, measured, pareto, within_budget
 from edgeprune.report.rows import Found, Row, load_rows
+
+REPORT_FORMAT = "edgeprune.report/1"
+MARKER = "report.json"  # what a report directory holds besides its pages: what made it
+
+
+def is_report(directory: Path) -> bool:
+    """Whether ``directory`` is a report edgeprune wrote (which a demo may replace)."""
+    try:
+        return json.loads((directory / MARKER).read_text()).get("format") == REPORT_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 @dataclasses.dataclass
@@ -60,9 +73,20 @@ def write_report(inputs: list[Path], out: Path, force: bool = False, budget: flo
 
 
 def _groups(rows: list[Row]) -> dict[str, list[Row]]:
+    """Rows by target and backend, and by machine and model where the results hold several (a
+    front compares configurations measured on one machine, of one model)."""
+
+    def parts(r: Row) -> tuple[str, str, str]:
+        host = r.results.device.hostname if r.results is not None else ""
+        return r.where, host, f"{r.cell.settings.workload} {r.cell.settings.model or ''}".strip()
+
+    hosts = {parts(r)[1] for r in rows if parts(r)[1]}
+    models = {parts(r)[2] for r in rows}
     by: dict[str, list[Row]] = defaultdict(list)
     for r in rows:
-        by[r.where].append(r)
+        where, host, model = parts(r)
+        label = where + (f" on {host}" if len(hosts) > 1 and host else "") + (f" ({model})" if len(models) > 1 else "")
+        by[label].append(r)
     return dict(sorted(by.items()))
 
 
@@ -81,7 +105,7 @@ def _write(found: Found, tmp: Path, budget: float | None, config: str | None) ->
     fronts, chosen = {}, {}
     for where, rows in _groups(found.rows).items():
         points = measured(rows)
-        name = where.replace("/", "-")
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", where).strip("-")
         not_benched = sorted({r.note for r in rows if r.status == "not benched"})
         doc.text(f"## {where}\n")
         if not points:
@@ -103,6 +127,9 @@ def _write(found: Found, tmp: Path, budget: float | None, config: str | None) ->
         doc.image(png[0])
     doc.text(_provenance(found))
     (tmp / "report.md").write_text(_markdown(doc))
+    marker = {"format": REPORT_FORMAT, "edgeprune_version": __version__, "sweeps": [str(p) for p in found.sweeps],
+              "plots": files}  # fmt: skip
+    (tmp / MARKER).write_text(json.dumps(marker, indent=1) + "\n")
     (tmp / "index.html").write_text(_html(doc, tmp))
     return Written(tmp, files, fronts, chosen, found.bad)
 
@@ -143,7 +170,7 @@ def _front_table(front: list[Point], budget: float | None, chosen: Point | None)
         lines.append("")
         lines.append(f"Within the budget ΔT ≥ {budget:g}%: " + (
             f"**{chosen.row.label}** (`{chosen.row.cell.key[:8]}`), ΔT {chosen.delta_t:+.2f}%, "
-            f"{chosen.p50_ms:.3f} ms" if chosen else "no configuration."))  # fmt: skip
+            f"{chosen.p50_ms:.3f} ms" if chosen else "none is faster than the dense model."))  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -186,7 +213,9 @@ def _html(doc: _Doc, where: Path) -> str:
             body.append(f'<p><img alt="{html.escape(text)}" src="data:image/png;base64,{data}" width="800" '
                         'height="450"></p>')  # fmt: skip
         else:
-            body.append(markdown.markdown(text, extensions=["tables"]))
+            # Text from result files (errors, names) must not become markup: no raw HTML passes.
+            safe = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            body.append(markdown.markdown(safe, extensions=["tables"]))
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
              "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}"
              "code{font-size:12px;background:#f4f4f4}")  # fmt: skip

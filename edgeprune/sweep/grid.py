@@ -7,12 +7,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
-from edgeprune.contracts.sweep import SweepConfig
+from edgeprune.contracts.sweep import CellSettings, SweepConfig
 from edgeprune.errors import UserError, one_line
 from edgeprune.prune.pipeline import check_sparsity
-from edgeprune.prune.registry import method_spec, resolve_options
+from edgeprune.prune.registry import method_spec, option_flag, resolve_options
 
 DENSE = "dense"
 
@@ -22,7 +23,7 @@ class Cell:
     method: str  # "dense" for the unpruned model
     options: dict[str, Any]  # the method's options as given (the key holds them resolved)
     sparsity: float | None  # None: dense, or a method that fixes its own (N:M)
-    settings: dict[str, Any]  # everything that decides the cell's result
+    settings: CellSettings  # everything that decides the cell's pruned model
     key: str
 
     @property
@@ -43,13 +44,23 @@ def _cell(config: SweepConfig, method: str, options: dict[str, Any], sparsity: f
     finetune = config.finetune.model_dump()
     if finetune_steps is not None:
         finetune["steps"] = finetune_steps
-    settings = {
-        "workload": config.workload, "model": config.model, "tasks": config.tasks, "method": method,
-        "options": resolved, "sparsity": sparsity, "input_size": config.input_size,
-        "finetune": finetune if method != DENSE else None,
-        "bench": config.bench.model_dump(),
-    }  # fmt: skip
-    return Cell(method, options, sparsity, settings, _key(settings))
+    # Compile and bench settings belong to each build: changing them re-runs no pruning.
+    settings = CellSettings(workload=config.workload, model=config.model, tasks=config.tasks, method=method,
+                            options=resolved, sparsity=sparsity, finetune=finetune if method != DENSE else None)
+    return Cell(method, options, sparsity, settings, _key(settings.model_dump()))
+
+
+def _check_types(resolved: dict[str, Any], defaults: Mapping[str, Any]) -> None:
+    """Each option a number, a string or a boolean (TOML also has dates, tables, arrays), of its
+    default's type where the default says (an int for a float is fine)."""
+    for key, value in resolved.items():
+        default = defaults.get(key)
+        plain = isinstance(value, str | int | float | bool) or value is None
+        same = default is None or value is None or type(value) is type(default) or (
+            isinstance(default, float) and type(value) is int)  # fmt: skip
+        if not plain or not same:
+            want = type(default).__name__ if default is not None else "a number, string or boolean"
+            raise UserError(f"option {option_flag(key)}: {value!r} is not {want}")
 
 
 def cells(config: SweepConfig) -> list[Cell]:
@@ -71,6 +82,7 @@ def cells(config: SweepConfig) -> list[Cell]:
                 used_granularities = True
             for options in variants:
                 resolved = resolve_options(method, options)
+                _check_types(resolved, spec.options)
                 fixed = spec.sparsity_fixed_by(resolved)
                 for sparsity in [fixed] if fixed is not None else config.sparsities:
                     check_sparsity(sparsity, method, options)

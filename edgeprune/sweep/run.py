@@ -60,10 +60,23 @@ class SweepSummary:
     records: list[CellRecord]
     skipped: int
     seconds: float
+    config: SweepConfig
 
     @property
     def failed(self) -> list[CellRecord]:
-        return [r for r in self.records if r.status == "failed" or any(b.status == "failed" for b in r.builds)]
+        """The cells that failed, or whose build for a configured target and backend did (a
+        build for a target no longer configured is history, not a failure of this sweep)."""
+        return [r for r in self.records
+                if r.status == "failed" or any(b.status == "failed" for b in _wanted(r, self.config))]  # fmt: skip
+
+
+def _wanted(record: CellRecord, config: SweepConfig) -> list[BuildRecord]:
+    return [b for b in record.builds if b.target in config.targets and b.backend in config.backends]
+
+
+def _current(build: BuildRecord, config: SweepConfig) -> bool:
+    """The build was made with the configured compile and bench settings and did not fail."""
+    return build.status != "failed" and build.input_size == config.input_size and build.bench == config.bench
 
 
 def _open_results_dir(out: Path, config: SweepConfig, grid: list[Cell], force: bool) -> None:
@@ -102,8 +115,20 @@ def run_sweep(config: SweepConfig, out: Path, force: bool = False, hooks: SweepH
                 record = _run_cell(cell, cell_dir, config, dense, hooks.step)
             if cell.method == DENSE and record.status == "done":
                 dense = {t: {m: v for m, v in ms.items() if v is not None} for t, ms in record.metrics.items()}
+            elif record.status == "done" and record.delta_t is None and dense is not None:
+                record = _with_delta_t(record, dense, config, out / "cells" / cell.key)  # the dense cell failed before
             records.append(record)
-    return SweepSummary(out, records, skipped, time.perf_counter() - t0)
+    return SweepSummary(out, records, skipped, time.perf_counter() - t0, config)
+
+
+def _with_delta_t(record: CellRecord, dense: dict[str, dict[str, float]], config: SweepConfig,
+                  cell_dir: Path) -> CellRecord:  # fmt: skip
+    """A finished cell's ΔT from its stored metrics, once the dense model's are known."""
+    metrics = {t: {m: v for m, v in ms.items() if v is not None} for t, ms in record.metrics.items()}
+    dt, reason = delta_t_and_reason(metrics, dense, resolve_workload(config.workload))
+    record = record.model_copy(update={"delta_t": dt, "delta_t_reason": reason})
+    _write(cell_dir, record)
+    return record
 
 
 def _check(config: SweepConfig) -> None:
@@ -148,7 +173,7 @@ def _done(cell_dir: Path, config: SweepConfig) -> CellRecord | None:
         return record
     builds = {(b.target, b.backend): b for b in record.builds}
     wanted = [(t, b) for t in config.targets for b in config.backends]
-    if all(w in builds and builds[w].status != "failed" for w in wanted):
+    if all(w in builds and _current(builds[w], config) for w in wanted):
         return record
     return None
 
@@ -188,7 +213,7 @@ def _prune_cell(cell: Cell, cell_dir: Path, config: SweepConfig, dense: dict[str
     previous = _previous(cell_dir)
     if previous is not None and previous.status == "done" and (cell_dir / CHECKPOINT).is_file():
         return previous
-    ft = cell.settings["finetune"]  # the sweep's budget, or the method's own finetune_steps
+    ft = cell.settings.finetune or {}  # the sweep's budget, or the method's own finetune_steps
     req = PruneRequest(workload=config.workload, method=cell.method, sparsity=cell.sparsity, tasks=config.tasks,
                        model=config.model, options=cell.options,
                        finetune=FinetuneConfig(steps=ft["steps"], batch_size=ft["batch_size"], lr=ft["lr"]),
@@ -220,7 +245,7 @@ def _build_cell(record: CellRecord, cell_dir: Path, config: SweepConfig, step: C
     size = _parse_size(config.input_size) if config.input_size else None
     for target in config.targets:
         for backend in config.backends:
-            if (target, backend) in builds and builds[(target, backend)].status != "failed":
+            if (target, backend) in builds and _current(builds[(target, backend)], config):
                 continue
             name = f"{target}-{backend}"
             art = cell_dir / name
@@ -229,11 +254,10 @@ def _build_cell(record: CellRecord, cell_dir: Path, config: SweepConfig, step: C
                 manifest = compile_artifact(CompileRequest(cell_dir / CHECKPOINT, target, art, force=True,
                                                            input_size=size, backend=backend))  # fmt: skip
                 build = _bench(manifest, art, name, target, backend, config, step)
-            except UserError as exc:
-                build = BuildRecord(target=target, backend=backend, status="failed", error=one_line(exc, 500))
-            except Exception as exc:  # noqa: BLE001 - recorded; the sweep goes on
-                build = BuildRecord(target=target, backend=backend, status="failed",
-                                    error=f"{type(exc).__name__}: {one_line(exc, 400)}")  # fmt: skip
+            except Exception as exc:  # noqa: BLE001 - recorded (a UserError as it is); the sweep goes on
+                why = one_line(exc, 500) if isinstance(exc, UserError) else f"{type(exc).__name__}: {one_line(exc)}"
+                build = BuildRecord(target=target, backend=backend, status="failed", error=why,
+                                    input_size=config.input_size, bench=config.bench)  # fmt: skip
             builds[(target, backend)] = build
             record = record.model_copy(update={"builds": list(builds.values())})
             _write(cell_dir, record)
@@ -246,11 +270,13 @@ def _bench(manifest: Manifest, art: Path, name: str, target: str, backend: str, 
     if arch not in ("native", host_arch()):
         why = (f"built for {arch}; this machine is {host_arch()}: run `edgeprune bench {name}` on the board "
                "(energy and latency are measured where the model runs)")  # fmt: skip
-        return BuildRecord(target=target, backend=backend, status="not benched", artifact=name, error=why)
+        return BuildRecord(target=target, backend=backend, status="not benched", artifact=name, error=why,
+                           input_size=config.input_size, bench=config.bench)  # fmt: skip
     step(f"benching on this machine ({target}, {config.bench.seconds:g} s)")
     results = bench_artifact(art, config.bench.threads, config.bench.seconds)
     write_text_atomic(art / "results.json", results.to_json())
-    return BuildRecord(target=target, backend=backend, status="done", artifact=name, results=f"{name}/results.json")
+    return BuildRecord(target=target, backend=backend, status="done", artifact=name, results=f"{name}/results.json",
+                       input_size=config.input_size, bench=config.bench)  # fmt: skip
 
 
 def record_single(out: Path, config: SweepConfig, result: PruneResult, checkpoint: Path, artifact: Path,
@@ -272,7 +298,8 @@ def record_single(out: Path, config: SweepConfig, result: PruneResult, checkpoin
     name = f"{target}-{backend}"
     shutil.copytree(artifact, cell_dir / name)
     write_text_atomic(cell_dir / name / "results.json", results.to_json())
-    build = BuildRecord(target=target, backend=backend, status="done", artifact=name, results=f"{name}/results.json")
+    build = BuildRecord(target=target, backend=backend, status="done", artifact=name, results=f"{name}/results.json",
+                        input_size=config.input_size, bench=config.bench)  # fmt: skip
     record = CellRecord(key=cell.key, settings=cell.settings, status="done", checkpoint=CHECKPOINT,
                         sparsity=result.report.overall.sparsity, metrics=_finite(result.after),
                         delta_t=result.delta_t, delta_t_reason=result.delta_t_reason, builds=[build],

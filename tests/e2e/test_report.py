@@ -139,3 +139,22 @@ def test_results_of_several_sweeps_are_reported_together(digits_sweep, tmp_path,
     assert code == 0, err
     md = (tmp_path / "r" / "report.md").read_text()
     assert "from 2 sweep(s)" in md and str(other) in md and json.loads(stdout)["unreadable"] == []
+
+
+def test_text_from_a_result_file_never_becomes_markup_or_a_path_out(digits_sweep, tmp_path, capsys):
+    """A crafted cell.json: a build error holding a script, and an artifact path that climbs."""
+    _, results, _ = digits_sweep
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    cells = sorted(p for p in (copy / "cells").iterdir() if json.loads((p / "cell.json").read_text())["builds"])
+    doc = json.loads((cells[0] / "cell.json").read_text())
+    doc["builds"][0].update(status="failed", error="<script>alert(1)</script> [/x]")
+    (cells[0] / "cell.json").write_text(json.dumps(doc))
+    doc = json.loads((cells[1] / "cell.json").read_text())
+    doc["builds"][0]["artifact"] = "../../../etc"
+    (cells[1] / "cell.json").write_text(json.dumps(doc))
+    code, stdout, err = run_cli(["report", copy, "-o", tmp_path / "r"], capsys)
+    assert code == 0, err
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert "<script" not in page and "&lt;script&gt;" in page
+    assert "field builds.0.artifact: value error, '../../../etc' is not a path inside" in "".join(err.split("\n"))

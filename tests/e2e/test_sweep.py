@@ -10,7 +10,7 @@ import pytest
 from helpers import run_cli
 
 from edgeprune.contracts.results import Results
-from edgeprune.contracts.sweep import CellRecord, SweepConfig, SweepIndex
+from edgeprune.contracts.sweep import BenchSettings, CellRecord, SweepConfig, SweepIndex
 from edgeprune.sweep.run import SweepHooks, run_sweep
 
 
@@ -21,13 +21,13 @@ def test_every_cell_is_pruned_compiled_and_benched_and_the_dense_model_is_one(di
     assert len(index.cells) == 7 and summary.skipped == 0 and not summary.failed
     records = [CellRecord.read(out / "cells" / k / "cell.json") for k in index.cells]
     dense, pruned = records[0], records[1:]
-    assert dense.settings["method"] == "dense" and dense.checkpoint is None and dense.metrics["digit"]["top1"] > 0.5
-    assert sorted((r.settings["method"], r.settings["sparsity"]) for r in pruned) == [
+    assert dense.settings.method == "dense" and dense.checkpoint is None and dense.metrics["digit"]["top1"] > 0.5
+    assert sorted((r.settings.method, r.settings.sparsity) for r in pruned) == [
         ("magnitude", 0.5), ("magnitude", 0.7), ("magnitude", 0.9),
         ("snip", 0.5), ("snip", 0.7), ("snip", 0.9)]  # fmt: skip
     for r in pruned:
         assert r.status == "done" and (out / "cells" / r.key / "model.ept").is_file()
-        assert abs(r.sparsity - r.settings["sparsity"]) <= 0.005 and r.delta_t is not None
+        assert abs(r.sparsity - r.settings.sparsity) <= 0.005 and r.delta_t is not None
         (build,) = r.builds
         assert build.target == "host" and build.status == "done"
         results = Results.read(out / "cells" / r.key / build.results)
@@ -90,8 +90,11 @@ def test_a_failed_cell_is_recorded_and_the_sweep_goes_on(tmp_path, capsys):
     ('workload = "digits"\ntasks = ["nope"]\n[methods.magnitude]\n', "task(s) nope not in workload 'digits'"),
     ('workload = "digits"\n[bench]\nsecs = 1\n[methods.magnitude]\n', "unknown key bench.secs; known: seconds"),
     ("workload = [", "not valid TOML"),
+    ('"[/x]" = 1\nworkload = "digits"\n[methods.magnitude]\n', "unknown key [/x]"),  # not read as markup
+    ('workload = "digits"\n[methods.magnitude]\nscope = 1979-05-27\n',
+     "option --scope: datetime.date(1979, 5, 27) is not str"),
 ], ids=["unknown key", "foreign option", "unknown method", "sparsity", "target", "task", "bench key",
-        "toml"])  # fmt: skip
+        "toml", "markup", "date"])  # fmt: skip
 def test_a_bad_config_is_one_line_before_any_work(config, message, tmp_path, capsys):
     path = tmp_path / "s.toml"
     path.write_text(config)
@@ -117,3 +120,17 @@ def test_a_board_target_is_compiled_and_not_benched_here(tmp_path, capsys):
     (build,) = CellRecord.read(tmp_path / "r" / "cells" / key / "cell.json").builds
     assert build.status == "not benched" and "built for aarch64" in build.error
     assert (tmp_path / "r" / "cells" / key / build.artifact / "manifest.json").is_file()
+
+
+@pytest.mark.slow
+def test_changing_the_bench_settings_rebenches_without_pruning_again(digits_sweep):
+    config, out, _ = digits_sweep
+    index = SweepIndex.read(out / "sweep.json")
+    checkpoints = {k: (out / "cells" / k / "model.ept").stat().st_mtime_ns for k in index.cells[1:]}
+    changed = SweepConfig.from_toml(config).model_copy(update={"bench": BenchSettings(seconds=0.05, threads=1)})
+    summary = run_sweep(changed, out)
+    assert summary.skipped == 1 and not summary.failed  # only the dense cell has no build
+    for key, mtime in checkpoints.items():
+        assert (out / "cells" / key / "model.ept").stat().st_mtime_ns == mtime, "a cell was pruned again"
+        (build,) = CellRecord.read(out / "cells" / key / "cell.json").builds
+        assert build.bench.seconds == 0.05

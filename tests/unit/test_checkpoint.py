@@ -105,6 +105,13 @@ def test_other_checkpoint_format_is_refused(tmp_path):
         load_checkpoint(write_meta(tmp_path, format="edgeprune.checkpoint/0"))
 
 
+def test_a_graph_record_with_an_empty_dimension_is_refused(tmp_path):
+    """An input of shape [8, 3, 0, 0] reached compile's memory estimate as a division by zero."""
+    graph = {"sizes": "any", "input": [3, 0, 0], "sha256": "0" * 64}
+    with pytest.raises(UserError, match=r"field graph.input.1: input should be greater than or equal to 1"):
+        load_checkpoint(write_meta(tmp_path, graph=graph))
+
+
 def test_a_checkpoint_of_the_first_format_is_refused_by_name(tmp_path):
     """edgeprune.checkpoint/1 carried no graph: compile would need the workload's code."""
     with pytest.raises(UserError, match="format edgeprune.checkpoint/1 is no longer read: .* prune again"):

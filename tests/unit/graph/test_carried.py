@@ -124,6 +124,17 @@ def _external(p):
     t.ClearField("raw_data")
 
 
+def _sparse_external(p):
+    """A sparse initializer whose values live in a file relative to the working directory (the
+    checker allows a relative location)."""
+    values = helper.make_tensor("sv", TensorProto.FLOAT, [1], [0.0])
+    values.data_location = TensorProto.EXTERNAL
+    values.external_data.add(key="location", value="secret.bin")
+    values.ClearField("float_data")
+    indices = helper.make_tensor("si", TensorProto.INT64, [1], [0])
+    p.graph.sparse_initializer.append(helper.make_sparse_tensor(values, indices, [4]))
+
+
 def _second_output(p):
     p.graph.output.append(helper.make_tensor_value_info("x2", TensorProto.FLOAT, ["batch", 3, 8, 8]))
     p.graph.node.append(helper.make_node("Identity", [p.graph.input[0].name], ["x2"]))
@@ -139,9 +150,10 @@ def _wrong_weight(p):
     (_custom_domain, "uses operator domain evil.ops; a carried graph has standard operators only"),
     (_function, "uses model-local functions"),
     (_external, "refers to external data files"),
+    (_sparse_external, "holds a sparse tensor"),
     (_second_output, "has 1 inputs and outputs ['a', 'x2']"),
     (_wrong_weight, "does not run on the inputs the checkpoint carries"),
-], ids=["custom domain", "function", "external data", "outputs", "does not run"])  # fmt: skip
+], ids=["custom domain", "function", "external data", "sparse external", "outputs", "does not run"])  # fmt: skip
 def test_a_tampered_graph_is_refused_in_one_line(edit, message):
     carried = _carried(Flat(), (3, 8, 8), ["a"])
     raw, info = _tampered(carried, edit)

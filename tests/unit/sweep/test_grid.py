@@ -31,8 +31,8 @@ def test_a_key_depends_on_the_settings_only():
 def test_a_method_may_set_its_own_finetune_budget():
     (_, magnitude, adapmtl) = grid(methods={"magnitude": {}, "adapmtl": {"finetune_steps": 0, "train_steps": 10}},
                                    sparsities=[0.5], finetune={"steps": 30})  # fmt: skip
-    assert magnitude.settings["finetune"]["steps"] == 30 and adapmtl.settings["finetune"]["steps"] == 0
-    assert "finetune_steps" not in adapmtl.settings["options"] and adapmtl.settings["options"]["train_steps"] == 10
+    assert magnitude.settings.finetune["steps"] == 30 and adapmtl.settings.finetune["steps"] == 0
+    assert "finetune_steps" not in adapmtl.settings.options and adapmtl.settings.options["train_steps"] == 10
 
 
 @pytest.mark.parametrize(("doc", "message"), [
