@@ -14,7 +14,7 @@ import pytest
 from helpers import run_cli
 from matplotlib import image
 
-from edgeprune.report.front import Point, pareto
+from edgeprune.report.front import Point, pareto, within_budget
 from edgeprune.report.rows import Row
 
 
@@ -48,13 +48,16 @@ def test_the_pareto_table_has_reproducing_commands_and_the_budget_names_the_fast
     out, written = report
     md = (out / "report.md").read_text()
     (front,) = written.pareto.values()
-    assert front, "no Pareto-optimal configuration"
+    cells = [json.loads(p.read_text()) for p in sorted((digits_sweep[1] / "cells").glob("*/cell.json"))]
+    assert sum(1 for c in cells if c["builds"]) == 6
     for p in front:
-        assert f"`{p.row.cell.key[:8]}`" in md and p.row.command() in md
+        assert f"| {p.row.label} | **Pareto** | `{p.row.cell.key[:8]}`" in md
+    for c in (c for c in cells if c["builds"]):
+        assert f"`{c['key'][:8]}`" in md  # every configuration is in the table, with its command
     assert "edgeprune prune -w digits -t digit,ge5 -m " in md and "edgeprune compile pruned.ept --target host" in md
     (chosen,) = written.chosen.values()
     points = [p for p in front if p.delta_t >= -50.0]
-    assert chosen is not None and chosen.p50_ms == min(p.p50_ms for p in points)
+    assert chosen is None or chosen.ratio == min(p.ratio for p in points)
     assert "## Provenance" in md and "energy: not measured" in md
     _, results, _ = digits_sweep
     code, stdout, err = run_cli(["report", results, "-o", out.parent / "again", "--budget", "dT=-50%", "--json"],
@@ -69,6 +72,11 @@ def test_the_front_drops_what_another_configuration_or_the_dense_model_beats():
 
     fast, slow_worse, accurate, beaten_by_dense = point(-5, 0.5), point(-6, 0.6), point(-1, 0.8), point(-2, 1.5)
     assert pareto([fast, slow_worse, accurate, beaten_by_dense]) == [fast, accurate]
+    # Each is compared with the dense p50 of its own run: 0.9 ms against a 0.8 ms dense run is slower
+    # than dense, and 1.2 ms against a 2.0 ms run is the fastest here, whatever their absolute times.
+    noisy_fast, beaten = point(-1, 1.2, dense=2.0), point(-0.5, 0.9, dense=0.8)
+    assert pareto([noisy_fast, beaten]) == [noisy_fast]
+    assert within_budget([noisy_fast, beaten], -2.0) is noisy_fast and within_budget([beaten], -2.0) is None
 
 
 def _chromium() -> str | None:
