@@ -7,7 +7,6 @@ import contextlib
 import json
 import math
 import os
-import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from rich.console import Console
 
 from edgeprune import __version__
 from edgeprune.errors import UserError
+from edgeprune.resolution import parse_resolution
 
 app = typer.Typer(
     name="edgeprune",
@@ -136,14 +136,4 @@ def _print_json(doc: dict[str, Any]) -> None:
 
 def _size(text: str | None) -> tuple[int, int] | None:
     """Parse a deploy resolution ``HxW``."""
-    if text is None:
-        return None
-    match = re.fullmatch(r"([0-9]+)x([0-9]+)", text.strip().lower())
-    if match is None:
-        raise UserError(f"--input-size '{text}' is not HxW (e.g. 224x224)")
-    if any(len(side) > 9 for side in match.groups()):  # int() of thousands of digits is refused by Python itself
-        raise UserError(f"--input-size '{text}' is far larger than any model can run at")
-    h, w = int(match[1]), int(match[2])
-    if h < 1 or w < 1:
-        raise UserError(f"--input-size {h}x{w}: each side must be at least 1")
-    return h, w
+    return None if text is None else parse_resolution(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -68,6 +69,15 @@ def parse(cls: type[C], doc: Any, where: str, format_id: str, older: dict[str, s
         raise UserError(f"{where}: not a document edgeprune writes (nested too deeply)") from None
     except ValidationError as exc:
         raise UserError(f"{where}: {field_error(exc)}") from None
+
+
+def read_document(cls: type[C], path: Path, format_id: str, older: dict[str, str] | None = None) -> C:
+    """:func:`parse` of a JSON file; a file that cannot be read is one line naming it."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {path}: {one_line(exc)}") from None
+    return parse(cls, decode(raw, str(path)), str(path), format_id, older)
 
 
 class NotJson(ValueError):

@@ -19,7 +19,7 @@ from typing import Any, Final, Literal
 import tomllib
 from pydantic import Field, ValidationError, field_validator
 
-from edgeprune.contracts.base import Contract, decode, field_error, parse
+from edgeprune.contracts.base import Contract, field_error, read_document
 from edgeprune.errors import UserError, one_line
 
 SWEEP_FORMAT: Final = "edgeprune.sweep/1"
@@ -154,11 +154,7 @@ class CellRecord(Contract):
 
     @classmethod
     def read(cls, path: Path) -> CellRecord:
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise UserError(f"cannot read {path}: {one_line(exc)}") from None
-        return parse(cls, decode(raw, str(path)), str(path), CELL_FORMAT)
+        return read_document(cls, path, CELL_FORMAT)
 
 
 class SweepIndex(Contract):
@@ -171,8 +167,4 @@ class SweepIndex(Contract):
 
     @classmethod
     def read(cls, path: Path) -> SweepIndex:
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise UserError(f"cannot read {path}: {one_line(exc)}") from None
-        return parse(cls, decode(raw, str(path)), str(path), SWEEP_FORMAT)
+        return read_document(cls, path, SWEEP_FORMAT)

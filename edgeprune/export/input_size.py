@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import helper
 
 from edgeprune.contracts.checkpoint import GraphInfo
 from edgeprune.errors import UserError, one_line
+from edgeprune.export.plan import intermediates
 from edgeprune.graph.carried import at_size
 from edgeprune.runtime.kernel_library import session
 
@@ -50,14 +50,11 @@ def available_memory() -> int | None:
 def activation_bytes(graph: onnx.ModelProto, x: np.ndarray) -> int:
     """Bytes of the input and of every node's outputs (whose type shape inference finds) in one
     run on ``x``."""
-    probe = onnx.ModelProto()
-    probe.CopyFrom(graph)
-    known = {o.name for o in probe.graph.output}
-    types = {v.name: v.type.tensor_type.elem_type for v in onnx.shape_inference.infer_shapes(graph).graph.value_info}
-    extra = [o for n in probe.graph.node for o in n.output if types.get(o) and o not in known]
-    probe.graph.output.extend(helper.make_tensor_value_info(n, types[n], None) for n in extra)
-    outs = session(probe.SerializeToString()).run(None, {probe.graph.input[0].name: x})
-    return int(x.nbytes + sum(np.asarray(o).nbytes for o in outs))
+    inferred = onnx.shape_inference.infer_shapes(graph).graph.value_info
+    types = {v.name: v.type.tensor_type.elem_type for v in inferred if v.type.tensor_type.elem_type}
+    outputs = [o.name for o in graph.graph.output]
+    names = [o for n in graph.graph.node for o in n.output if o in types] + outputs
+    return int(x.nbytes + sum(v.nbytes for v in intermediates(graph, names, x, types).values()))
 
 
 def human_bytes(n: float) -> str:

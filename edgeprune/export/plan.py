@@ -28,21 +28,29 @@ class PlannedLayer:
     weight: Compressed | Shrunk | None  # None: the layer stays dense
 
 
-def input_shapes(model: onnx.ModelProto, names: list[str], x: np.ndarray) -> dict[str, list[int]]:
-    """Run the dense model once with the convolution inputs as extra outputs (a name that is
-    the graph's input or already an output is read as such)."""
+def intermediates(model: onnx.ModelProto, names: list[str], x: np.ndarray,
+                  types: dict[str, int] | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+    """Run the model once on ``x`` with the tensors ``names`` as extra outputs (a name that is the
+    graph's input or already an output is read as such). ``types``: their element types (default
+    float32)."""
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
     feed = probe.graph.input[0].name
     known = {o.name for o in probe.graph.output}
     wanted = [n for n in dict.fromkeys(names) if n != feed]
     extra = [n for n in wanted if n not in known]
-    probe.graph.output.extend(helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in extra)
-    shapes = {feed: list(x.shape)} if feed in names else {}
+    types = types or {}
+    probe.graph.output.extend(helper.make_tensor_value_info(n, types.get(n, TensorProto.FLOAT), None) for n in extra)
+    found = {feed: x} if feed in names else {}
     if wanted:  # run([]) would return every output
         outs = session(probe.SerializeToString(), threads=1).run(wanted, {feed: x})
-        shapes.update({n: list(v.shape) for n, v in zip(wanted, outs, strict=True)})
-    return shapes
+        found.update(zip(wanted, (np.asarray(o) for o in outs), strict=True))
+    return found
+
+
+def input_shapes(model: onnx.ModelProto, names: list[str], x: np.ndarray) -> dict[str, list[int]]:
+    """The shapes of the tensors ``names`` (the convolution inputs) in one run on ``x``."""
+    return {n: list(v.shape) for n, v in intermediates(model, names, x).items()}
 
 
 def plan_layers(

@@ -34,10 +34,12 @@ from edgeprune.export.compile import CompileRequest, compile_artifact
 from edgeprune.fsio import check_output, output_lock, write_text_atomic
 from edgeprune.prune.pipeline import PruneRequest, PruneResult, delta_t_and_reason, prune, write_checkpoint
 from edgeprune.prune.source import load_and_extract
+from edgeprune.resolution import parse_resolution
 from edgeprune.runtime.kernel_library import host_arch
 from edgeprune.sweep.grid import DENSE, Cell, cells
 from edgeprune.targets import load_target
 from edgeprune.train.finetune import FinetuneConfig
+from edgeprune.workload.base import Workload
 from edgeprune.workload.registry import resolve_workload
 
 INDEX = "sweep.json"
@@ -99,7 +101,7 @@ def _open_results_dir(out: Path, config: SweepConfig, grid: list[Cell], force: b
 def run_sweep(config: SweepConfig, out: Path, force: bool = False, hooks: SweepHooks | None = None) -> SweepSummary:
     hooks = hooks or SweepHooks()
     grid = cells(config)  # every setting checked before any work
-    _check(config)
+    workload = _check(config)
     t0 = time.perf_counter()
     with output_lock(out):
         _open_results_dir(out, config, grid, force)
@@ -112,28 +114,27 @@ def run_sweep(config: SweepConfig, out: Path, force: bool = False, hooks: SweepH
             if done is not None:
                 record, skipped = done, skipped + 1
             else:
-                record = _run_cell(cell, cell_dir, config, dense, hooks.step)
+                record = _run_cell(cell, cell_dir, config, workload, dense, hooks.step)
             if cell.method == DENSE and record.status == "done":
-                dense = {t: {m: v for m, v in ms.items() if v is not None} for t, ms in record.metrics.items()}
+                dense = _known(record.metrics)
             elif record.status == "done" and record.delta_t is None and dense is not None:
-                record = _with_delta_t(record, dense, config, out / "cells" / cell.key)  # the dense cell failed before
+                record = _with_delta_t(record, dense, workload, cell_dir)  # the dense cell had failed before
             records.append(record)
     return SweepSummary(out, records, skipped, time.perf_counter() - t0, config)
 
 
-def _with_delta_t(record: CellRecord, dense: dict[str, dict[str, float]], config: SweepConfig,
+def _with_delta_t(record: CellRecord, dense: dict[str, dict[str, float]], workload: Workload,
                   cell_dir: Path) -> CellRecord:  # fmt: skip
     """A finished cell's ΔT from its stored metrics, once the dense model's are known."""
-    metrics = {t: {m: v for m, v in ms.items() if v is not None} for t, ms in record.metrics.items()}
-    dt, reason = delta_t_and_reason(metrics, dense, resolve_workload(config.workload))
+    dt, reason = delta_t_and_reason(_known(record.metrics), dense, workload)
     record = record.model_copy(update={"delta_t": dt, "delta_t_reason": reason})
     _write(cell_dir, record)
     return record
 
 
-def _check(config: SweepConfig) -> None:
+def _check(config: SweepConfig) -> Workload:
     """What would make every cell fail, refused before any work: the workload, model and tasks,
-    the targets, the backends, the input size."""
+    the targets, the backends, the input size. Returns the workload, resolved once."""
     workload = resolve_workload(config.workload)
     if config.model is not None and config.model not in workload.models:
         raise UserError(f"sweep config: model '{config.model}' is not in workload '{workload.name}' "
@@ -148,26 +149,14 @@ def _check(config: SweepConfig) -> None:
         if backend not in BACKENDS:
             raise UserError(f"sweep config: unknown backend '{backend}' (known: {', '.join(BACKENDS)})")
     if config.input_size is not None:
-        _parse_size(config.input_size)
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise UserError(f"sweep config: input_size {text!r} is not HxW with both sides at least 1 (e.g. 224x224)")
-    return int(parts[0]), int(parts[1])
+        parse_resolution(config.input_size, "sweep config: input_size")
+    return workload
 
 
 def _done(cell_dir: Path, config: SweepConfig) -> CellRecord | None:
     """The cell's record when it and every configured build are done, else None (run it)."""
-    path = cell_dir / CELL
-    if not path.is_file():
-        return None
-    try:
-        record = CellRecord.read(path)
-    except UserError:
-        return None  # unreadable: run the cell again
-    if record.status != "done":
+    record = _previous(cell_dir)
+    if record is None or record.status != "done":
         return None
     if record.checkpoint is None:  # the dense cell
         return record
@@ -182,24 +171,21 @@ def _write(cell_dir: Path, record: CellRecord) -> None:
     write_text_atomic(cell_dir / CELL, record.to_json())
 
 
-def _run_cell(cell: Cell, cell_dir: Path, config: SweepConfig, dense: dict[str, dict[str, float]] | None,
-              step: Callable[[str], None]) -> CellRecord:  # fmt: skip
+def _run_cell(cell: Cell, cell_dir: Path, config: SweepConfig, workload: Workload,
+              dense: dict[str, dict[str, float]] | None, step: Callable[[str], None]) -> CellRecord:  # fmt: skip
     cell_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     base = CellRecord(key=cell.key, settings=cell.settings, status="failed", edgeprune_version=__version__)
     try:
         if cell.method == DENSE:
             step("evaluating the dense model")
-            workload = resolve_workload(config.workload)
             loaded = load_and_extract(workload, config.tasks, config.model, None)
             metrics = evaluate(loaded.model, workload, loaded.tasks)
             record = base.model_copy(update={"status": "done", "metrics": _finite(metrics)})
         else:
-            record = _prune_cell(cell, cell_dir, config, dense, base, step)
-    except UserError as exc:
-        record = base.model_copy(update={"error": one_line(exc, 500)})
+            record = _prune_cell(cell, cell_dir, config, workload, dense, base, step)
     except Exception as exc:  # noqa: BLE001 - a failed cell is recorded and the sweep goes on
-        record = base.model_copy(update={"error": f"{type(exc).__name__}: {one_line(exc, 400)}"})
+        record = base.model_copy(update={"error": _why(exc)})
     record = record.model_copy(update={"seconds": record.seconds + time.perf_counter() - start})
     _write(cell_dir, record)
     if record.status == "done" and record.checkpoint is not None:
@@ -207,8 +193,9 @@ def _run_cell(cell: Cell, cell_dir: Path, config: SweepConfig, dense: dict[str, 
     return record
 
 
-def _prune_cell(cell: Cell, cell_dir: Path, config: SweepConfig, dense: dict[str, dict[str, float]] | None,
-                base: CellRecord, step: Callable[[str], None]) -> CellRecord:  # fmt: skip
+def _prune_cell(cell: Cell, cell_dir: Path, config: SweepConfig, workload: Workload,
+                dense: dict[str, dict[str, float]] | None, base: CellRecord,
+                step: Callable[[str], None]) -> CellRecord:  # fmt: skip
     """Prune and evaluate (or reuse a checkpoint an earlier run of this cell wrote)."""
     previous = _previous(cell_dir)
     if previous is not None and previous.status == "done" and (cell_dir / CHECKPOINT).is_file():
@@ -221,7 +208,7 @@ def _prune_cell(cell: Cell, cell_dir: Path, config: SweepConfig, dense: dict[str
     step(f"pruning ({cell.label})")
     result = prune(req)
     write_checkpoint(result, cell_dir / CHECKPOINT)
-    dt, reason = delta_t_and_reason(result.after, dense, resolve_workload(config.workload))
+    dt, reason = delta_t_and_reason(result.after, dense, workload)
     update = {"status": "done", "checkpoint": CHECKPOINT, "sparsity": result.report.overall.sparsity,
               "metrics": _finite(result.after), "delta_t": dt, "delta_t_reason": reason}  # fmt: skip
     return base.model_copy(update=update)
@@ -232,7 +219,19 @@ def _finite(metrics: dict[str, dict[str, float]]) -> dict[str, dict[str, float |
     return {t: {m: v if math.isfinite(v) else None for m, v in ms.items()} for t, ms in metrics.items()}
 
 
+def _known(metrics: dict[str, dict[str, float | None]]) -> dict[str, dict[str, float]]:
+    """Stored metrics without the ones a workload could not compute (null)."""
+    return {t: {m: v for m, v in ms.items() if v is not None} for t, ms in metrics.items()}
+
+
+def _why(exc: Exception) -> str:
+    """What a failed cell or build records: a UserError's own line, else the exception's type too."""
+    return one_line(exc, 500) if isinstance(exc, UserError) else f"{type(exc).__name__}: {one_line(exc, 400)}"
+
+
 def _previous(cell_dir: Path) -> CellRecord | None:
+    """The cell's record from an earlier run; None when there is none or it cannot be read (the
+    cell then runs again)."""
     try:
         return CellRecord.read(cell_dir / CELL) if (cell_dir / CELL).is_file() else None
     except UserError:
@@ -242,7 +241,7 @@ def _previous(cell_dir: Path) -> CellRecord | None:
 def _build_cell(record: CellRecord, cell_dir: Path, config: SweepConfig, step: Callable[[str], None]) -> CellRecord:
     """Compile and bench for every target and backend not done yet; cell.json after each."""
     builds = {(b.target, b.backend): b for b in record.builds}
-    size = _parse_size(config.input_size) if config.input_size else None
+    size = parse_resolution(config.input_size) if config.input_size else None
     for target in config.targets:
         for backend in config.backends:
             if (target, backend) in builds and _current(builds[(target, backend)], config):
@@ -254,9 +253,8 @@ def _build_cell(record: CellRecord, cell_dir: Path, config: SweepConfig, step: C
                 manifest = compile_artifact(CompileRequest(cell_dir / CHECKPOINT, target, art, force=True,
                                                            input_size=size, backend=backend))  # fmt: skip
                 build = _bench(manifest, art, name, target, backend, config, step)
-            except Exception as exc:  # noqa: BLE001 - recorded (a UserError as it is); the sweep goes on
-                why = one_line(exc, 500) if isinstance(exc, UserError) else f"{type(exc).__name__}: {one_line(exc)}"
-                build = BuildRecord(target=target, backend=backend, status="failed", error=why,
+            except Exception as exc:  # noqa: BLE001 - recorded; the sweep goes on
+                build = BuildRecord(target=target, backend=backend, status="failed", error=_why(exc),
                                     input_size=config.input_size, bench=config.bench)  # fmt: skip
             builds[(target, backend)] = build
             record = record.model_copy(update={"builds": list(builds.values())})
