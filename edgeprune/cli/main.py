@@ -20,28 +20,20 @@ import edgeprune.cli.deploy  # noqa: F401, I001
 import edgeprune.cli.prune  # noqa: F401
 import edgeprune.cli.sweep  # noqa: F401
 from edgeprune.cli.common import app, err
-from edgeprune.errors import UserError
-
-
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM arrived: unwinds like an exception, so every temporary output is removed
-    by the ``finally`` that made it, then the command exits with 128 + the signal number."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
+from edgeprune.errors import Interrupted, UserError, forget_interrupt, interrupt, interrupted
 
 
 def _interrupt(signum: int, _frame: object) -> None:
     # A second signal during the cleanup ends the process at once; the next run sweeps what is left.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    raise Interrupted(signum)
+    raise interrupt(signum)
 
 
 def main() -> None:
     """Console entry point: user errors become one line and exit code 2; SIGINT and SIGTERM
     clean up, say "interrupted" and exit 130 and 143."""
+    forget_interrupt()
     previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         _run()
@@ -51,6 +43,26 @@ def main() -> None:
 
 
 def _run() -> None:
+    try:
+        _app()
+    except Interrupted as exc:
+        err.print("interrupted", highlight=False)
+        sys.exit(128 + exc.signum)
+
+
+def _app() -> None:
+    """The app, with an interrupt that a cleanup turned into another exception or an exit code
+    (a failed cell, a failed command) raised again as the interrupt it was."""
+    try:
+        _commands()
+    except BaseException:
+        stop = interrupted()
+        if stop is not None:
+            raise stop from None
+        raise
+
+
+def _commands() -> None:
     try:
         app()
     except UserError as exc:
@@ -62,6 +74,3 @@ def _run() -> None:
         err.print("[red]error:[/] this command needs PyTorch, which this runtime install does not have "
                   "(bench, verify and targets run without it)", highlight=False, soft_wrap=True)  # fmt: skip
         sys.exit(2)
-    except Interrupted as exc:
-        err.print("interrupted", highlight=False)
-        sys.exit(128 + exc.signum)

@@ -27,7 +27,7 @@ from edgeprune.bench.run import bench_artifact
 from edgeprune.contracts.manifest import Manifest
 from edgeprune.contracts.results import Results
 from edgeprune.contracts.sweep import BuildRecord, CellRecord, SweepConfig, SweepIndex
-from edgeprune.errors import UserError, one_line
+from edgeprune.errors import UserError, interrupted, one_line
 from edgeprune.evaluate import evaluate
 from edgeprune.export.backends import BACKENDS
 from edgeprune.export.compile import CompileRequest, compile_artifact
@@ -108,6 +108,7 @@ def run_sweep(config: SweepConfig, out: Path, force: bool = False, hooks: SweepH
         records, skipped = [], 0
         dense: dict[str, dict[str, float]] | None = None
         for i, cell in enumerate(grid):
+            _unless_interrupted()
             cell_dir = out / "cells" / cell.key
             done = _done(cell_dir, config)
             hooks.cell(i, len(grid), cell, done is not None)
@@ -185,6 +186,7 @@ def _run_cell(cell: Cell, cell_dir: Path, config: SweepConfig, workload: Workloa
         else:
             record = _prune_cell(cell, cell_dir, config, workload, dense, base, step)
     except Exception as exc:  # noqa: BLE001 - a failed cell is recorded and the sweep goes on
+        _unless_interrupted(exc)
         record = base.model_copy(update={"error": _why(exc)})
     record = record.model_copy(update={"seconds": record.seconds + time.perf_counter() - start})
     _write(cell_dir, record)
@@ -224,6 +226,15 @@ def _known(metrics: dict[str, dict[str, float | None]]) -> dict[str, dict[str, f
     return {t: {m: v for m, v in ms.items() if v is not None} for t, ms in metrics.items()}
 
 
+def _unless_interrupted(exc: Exception | None = None) -> None:
+    """Stop here when a signal arrived: a cleanup that failed while the signal unwound a cell is
+    the signal, not the cell's failure, and a signal a library swallowed (one that arrived in a
+    finalizer) still stops the sweep before its next step."""
+    stop = interrupted()
+    if stop is not None:
+        raise stop from exc
+
+
 def _why(exc: Exception) -> str:
     """What a failed cell or build records: a UserError's own line, else the exception's type too."""
     return one_line(exc, 500) if isinstance(exc, UserError) else f"{type(exc).__name__}: {one_line(exc, 400)}"
@@ -246,6 +257,7 @@ def _build_cell(record: CellRecord, cell_dir: Path, config: SweepConfig, step: C
         for backend in config.backends:
             if (target, backend) in builds and _current(builds[(target, backend)], config):
                 continue
+            _unless_interrupted()
             name = f"{target}-{backend}"
             art = cell_dir / name
             try:
@@ -254,6 +266,7 @@ def _build_cell(record: CellRecord, cell_dir: Path, config: SweepConfig, step: C
                                                            input_size=size, backend=backend))  # fmt: skip
                 build = _bench(manifest, art, name, target, backend, config, step)
             except Exception as exc:  # noqa: BLE001 - recorded; the sweep goes on
+                _unless_interrupted(exc)
                 build = BuildRecord(target=target, backend=backend, status="failed", error=_why(exc),
                                     input_size=config.input_size, bench=config.bench)  # fmt: skip
             builds[(target, backend)] = build
