@@ -1,6 +1,8 @@
 """Helpers the tests import (`from helpers import run_cli`); tests/ is on sys.path through
 `pythonpath` in pyproject.toml. Fixtures live in conftest.py, not here."""
 
+import os
+import subprocess
 import sys
 
 import pytest
@@ -21,6 +23,37 @@ def run_cli(args, capsys):
         sys.argv = old
     captured = capsys.readouterr()
     return exc.value.code or 0, captured.out, captured.err
+
+
+BLOCKER = '''
+import sys
+
+class Blocked:
+    """Every import of these packages fails, as on a board's runtime install."""
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in {blocked!r}:
+            raise ModuleNotFoundError(f"No module named {{name!r}} (blocked by the test)", name=name)
+        return None
+
+sys.meta_path.insert(0, Blocked())
+'''
+
+
+def cli_without(site, *packages):
+    """A function that runs ``python -m edgeprune ARGS`` in a subprocess (and its children) where
+    every import of ``packages`` fails; ``site`` is a directory for the sitecustomize that does it."""
+    (site / "sitecustomize.py").write_text(BLOCKER.format(blocked=set(packages)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])])}
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "edgeprune", *map(str, args)], capture_output=True, text=True,
+                              env=env, timeout=300)  # fmt: skip
+
+    assert run("--version").returncode == 0
+    for package in packages:
+        probe = subprocess.run([sys.executable, "-c", f"import {package}"], capture_output=True, env=env)
+        assert probe.returncode != 0, f"the blocker must make {package} unimportable"
+    return run
 
 
 def no_output_left(directory):

@@ -27,7 +27,7 @@ from edgeprune.errors import UserError
 from edgeprune.fsio import check_output
 
 if TYPE_CHECKING:  # the contracts import pydantic: only the commands that read a file pay for it
-    from edgeprune.contracts.manifest import Manifest
+    from edgeprune.contracts.manifest import CompileCheck, Manifest
     from edgeprune.contracts.results import Results
 
 TargetOpt = Annotated[str, typer.Option("--target", help="Target board or family (edgeprune targets lists them).")]
@@ -89,12 +89,13 @@ def compile_cmd(
     format_policy: Annotated[str, typer.Option(help="auto (cost model), or force dense, csr, bsr or nm.")] = "auto",
     input_size: Annotated[str | None, typer.Option(help="Deploy resolution HxW, e.g. 224x224 (default: the workload's, which the checkpoint's graph was exported at).")] = None,  # noqa: E501
     force: Annotated[bool, typer.Option("--force", help="Replace the output directory if it exists.")] = False,
-    backend: Annotated[str, typer.Option(help="Compile backend: onnxruntime (sparse ONNX + our kernel library).")] = "onnxruntime",  # noqa: E501
+    backend: Annotated[str, typer.Option(help="Compile backend: onnxruntime (sparse ONNX + our kernel library), or tvm (a TVM module with our kernels linked in, and a dense TVM module; needs pip install 'edgeprune[tvm]').")] = "onnxruntime",  # noqa: E501
     targets_dir: TargetsDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Turn a pruned checkpoint into an artifact for a target: sparse ONNX (runs in stock
-    onnxruntime, faster with the kernel library), dense baseline, kernel library, manifest.
+    onnxruntime, faster with the kernel library), dense baseline, kernel library, manifest;
+    with --backend tvm, TVM module libraries instead (run by the TVM runtime alone).
     It reads the model graph the checkpoint carries: no workload code is needed."""
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
@@ -115,15 +116,21 @@ def compile_cmd(
     s, chk = manifest.summary, manifest.check
     out.print(f"formats: {s.formats}; {manifest.files['model'].path} {s.model_bytes / 1e6:.2f} MB vs dense "
               f"{s.dense_bytes / 1e6:.2f} MB ({s.size_ratio:.2f}x)")  # fmt: skip
-    with_lib = chk.max_rel_error_with_library
-    lib_text = (chk.with_library or "") if with_lib is None else f"{with_lib:.2e} with the library"
-    out.print(f"outputs vs dense ONNX: max relative error {chk.max_rel_error_fallback:.2e} without the library; "
-              f"{lib_text}")  # fmt: skip
+    out.print(f"outputs vs dense ONNX: max relative error {_check_text(chk)}")
     if manifest.gpu is not None:
         trt = manifest.gpu.tensorrt
         out.print(f"GPU ({manifest.gpu.cuda_arch}): " + (trt["skipped"] if "skipped" in trt else
                   f"TensorRT-ready {trt['onnx']} with 2:4 weights; on the board: {trt['build']}"))  # fmt: skip
     out.print(f"wrote {output}/ (target {manifest.target.name}, {manifest.target.arch})")
+
+
+def _check_text(chk: CompileCheck) -> str:
+    """The compile-time output checks in words: each model that ran, or why none did."""
+    parts = [f"{err:.2e} {what}" for err, what in ((chk.max_rel_error_with_library, "with our kernels"),
+                                                     (chk.max_rel_error_fallback, "with the standard fallback ops"),
+                                                     (chk.max_rel_error_dense_module, "for the dense module"))
+             if err is not None]  # fmt: skip
+    return "; ".join(parts + ([chk.with_library] if chk.with_library else []))
 
 
 def _print_layers(manifest: Manifest) -> None:
@@ -161,7 +168,8 @@ def calibrate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from edgeprune.costmodel.calibrate import calibrate as run_calibration
-    from edgeprune.runtime.kernel_library import host_arch, host_library
+    from edgeprune.runtime.elf import host_arch
+    from edgeprune.runtime.kernel_library import host_library
     from edgeprune.targets import load_target
 
     t = load_target(target, targets_dir)

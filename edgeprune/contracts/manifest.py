@@ -132,10 +132,13 @@ class Summary(Contract):
 
 
 class CompileCheck(Contract):
+    """The compiled models' outputs against the dense ONNX model's, on one input."""
+
     input: str
-    max_rel_error_with_library: float | None
-    max_rel_error_fallback: float
-    with_library: str | None = None  # why the library was not run at compile time
+    max_rel_error_with_library: float | None  # the sparse model running our kernels
+    max_rel_error_fallback: float | None  # ONNX Runtime: the sparse model's standard fallback ops
+    with_library: str | None = None  # why the models were not run at compile time
+    max_rel_error_dense_module: float | None = None  # TVM: the dense baseline module
 
 
 class GpuPath(Contract):

@@ -88,7 +88,8 @@ def compile_artifact(req: CompileRequest, on_stage: Callable[[str], None] | None
     layers = plan_layers(dense, x, table, req.policy, *_pruning_shapes(ckpt.masks))
     with staged_dir(req.out, req.force) as tmp:
         built = backend.build(BuildJob(target, dense, layers, x, tmp, stage))
-        inp = TensorSpec(name=dense.graph.input[0].name, shape=["batch", *x.shape[1:]], dtype="float32")
+        batch: str | int = "batch" if built.batch is None else built.batch
+        inp = TensorSpec(name=dense.graph.input[0].name, shape=[batch, *x.shape[1:]], dtype="float32")
         manifest = _manifest(req, backend.name, target, ckpt.meta, layers, built, tmp, inp, table.measured)
         (tmp / MANIFEST).write_text(manifest.to_json())
     return manifest

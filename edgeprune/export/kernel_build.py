@@ -41,32 +41,40 @@ def ort_headers() -> Path:
 
 
 def cross_library(target: Target) -> Path:
-    """The kernel library built for ``target`` (cached)."""
+    """The ONNX Runtime kernel library built for ``target`` (cached)."""
+    built = cmake_build(target, [f"-DORT_INCLUDE_DIR={ort_headers()}"], [LIBRARY_NAME], "the kernel library")
+    return built / LIBRARY_NAME
+
+
+def cmake_build(target: Target | None, options: list[str], products: list[str], what: str) -> Path:
+    """The directory holding ``products`` of a CMake build of ``kernels/`` for ``target`` (None:
+    this machine) with extra ``options``, cached by target, options and source hash."""
     if not (KERNELS / "CMakeLists.txt").is_file():
-        raise UserError(f"kernel sources not found at {KERNELS}; cross-compiling needs a source checkout")
-    if shutil.which(target.cpu.cross_compiler) is None:
+        raise UserError(f"kernel sources not found at {KERNELS}; building {what} needs a source checkout")
+    if target is not None and shutil.which(target.cpu.cross_compiler) is None:
         raise UserError(f"cross compiler {target.cpu.cross_compiler} not found; install it: "
                         f"apt-get install {target.cpu.cross_package}")  # fmt: skip
     if shutil.which("cmake") is None:
         raise UserError("cmake not found; install it: apt-get install cmake")
-    flags = " ".join(target.cpu.flags)
-    key = hashlib.sha256(f"{target.cpu.triple} {target.cpu.cross_compiler} {flags} {_sources_hash()}".encode())
-    out = cache_dir() / "kernels" / f"{target.name}-{key.hexdigest()[:16]}" / LIBRARY_NAME
-    if out.is_file():
+    config = ["-DCMAKE_BUILD_TYPE=Release", "-DEP_BUILD_TESTS=OFF", *options]
+    if target is not None:
+        config += [f"-DCMAKE_TOOLCHAIN_FILE={KERNELS / 'cmake' / 'aarch64-linux-gnu.cmake'}",
+                   f"-DCMAKE_CXX_COMPILER={target.cpu.cross_compiler}", f"-DEP_CPU_FLAGS={' '.join(target.cpu.flags)}"]
+    where = target.cpu.triple if target is not None else "host"
+    key = hashlib.sha256(f"{where} {' '.join(config)} {_sources_hash()}".encode()).hexdigest()[:16]
+    out = cache_dir() / "kernels" / f"{target.name if target else 'host'}-{key}"
+    if all((out / p).is_file() for p in products):
         return out
-    headers = ort_headers()
     with tempfile.TemporaryDirectory() as build:
-        configure = ["cmake", "-S", str(KERNELS), "-B", build, "-DCMAKE_BUILD_TYPE=Release", "-DEP_BUILD_TESTS=OFF",
-                     f"-DCMAKE_TOOLCHAIN_FILE={KERNELS / 'cmake' / 'aarch64-linux-gnu.cmake'}",
-                     f"-DCMAKE_CXX_COMPILER={target.cpu.cross_compiler}", f"-DEP_CPU_FLAGS={flags}",
-                     f"-DORT_INCLUDE_DIR={headers}"]  # fmt: skip
-        for cmd in (configure, ["cmake", "--build", build, "-j", str(os.cpu_count() or 2)]):
+        for cmd in (["cmake", "-S", str(KERNELS), "-B", build, *config],
+                    ["cmake", "--build", build, "-j", str(os.cpu_count() or 2)]):  # fmt: skip
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode != 0:
                 tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-                raise UserError(f"building the kernel library for {target.name} failed: {tail[0]}")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        shutil.copy2(Path(build) / LIBRARY_NAME, tmp)
-        tmp.replace(out)
+                raise UserError(f"building {what} for {target.name if target else 'this machine'} failed: {tail[0]}")
+        out.mkdir(parents=True, exist_ok=True)
+        for p in products:
+            tmp = out / f".{p}.tmp"
+            shutil.copy2(Path(build) / p, tmp)
+            tmp.replace(out / p)
     return out

@@ -9,17 +9,17 @@ library's own dispatcher must find an instruction set it was built with on this 
 from __future__ import annotations
 
 import ctypes
-import platform
 from pathlib import Path
-
-import onnxruntime as ort
+from typing import TYPE_CHECKING
 
 from edgeprune.errors import UserError
+from edgeprune.runtime.elf import elf_arch, host_arch
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 LIBRARY_NAME = "libedgeprune_ort.so"
 ABI_VERSION = 1
-_ELF_MACHINES = {62: "x86_64", 183: "aarch64", 40: "arm"}
-_MACHINE_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
 
 
 def host_library() -> Path:
@@ -28,21 +28,6 @@ def host_library() -> Path:
     if not path.is_file():
         raise UserError(f"the host kernel library is missing ({path}); reinstall edgeprune: pip install -e .")
     return path
-
-
-def host_arch() -> str:
-    m = platform.machine().lower()
-    return _MACHINE_ALIASES.get(m, m)
-
-
-def elf_arch(path: Path) -> str:
-    """The architecture an ELF shared library was built for."""
-    with path.open("rb") as fh:
-        head = fh.read(20)
-    if len(head) < 20 or head[:4] != b"\x7fELF":
-        raise UserError(f"{path} is not a shared library (no ELF header)")
-    machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
-    return _ELF_MACHINES.get(machine, f"elf-machine-{machine}")
 
 
 def check_library(path: Path) -> str:
@@ -73,6 +58,8 @@ def check_library(path: Path) -> str:
 
 
 def session_options(threads: int, library: Path | None) -> ort.SessionOptions:
+    import onnxruntime as ort  # here: a TVM artifact's runner reads ABI_VERSION without onnxruntime
+
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
@@ -86,4 +73,6 @@ def session_options(threads: int, library: Path | None) -> ort.SessionOptions:
 def session(model: Path | bytes, threads: int = 1, library: Path | None = None) -> ort.InferenceSession:
     so = session_options(threads, library)
     src = str(model) if isinstance(model, Path) else model
+    import onnxruntime as ort
+
     return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])

@@ -1,6 +1,6 @@
 """The runner seam: one loaded model of an artifact, ready to run on NumPy inputs. Every backend
-a compiled artifact can come from has a runner here (ONNX Runtime today; a TVM module and a
-remote board later), so bench, verify and the memory probe never branch on the backend.
+a compiled artifact can come from has a runner here (ONNX Runtime, a TVM module; a remote
+board later), so bench, verify and the memory probe never branch on the backend.
 
 Usage::
 
@@ -23,7 +23,7 @@ from edgeprune.runtime.artifact_files import checked_path
 
 # backend (as the manifest names it) -> "module:factory"; the factory takes (artifact, manifest,
 # role, threads) and returns a Runner. A new backend adds one line and one module.
-RUNNERS = {"onnxruntime": "edgeprune.runtime.ort_runner:open_ort"}
+RUNNERS = {"onnxruntime": "edgeprune.runtime.ort_runner:open_ort", "tvm": "edgeprune.runtime.tvm_runner:open_tvm"}
 
 
 class Runner(Protocol):

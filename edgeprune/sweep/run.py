@@ -35,7 +35,7 @@ from edgeprune.fsio import check_output, output_lock, write_text_atomic
 from edgeprune.prune.pipeline import PruneRequest, PruneResult, delta_t_and_reason, prune, write_checkpoint
 from edgeprune.prune.source import load_and_extract
 from edgeprune.resolution import parse_resolution
-from edgeprune.runtime.kernel_library import host_arch
+from edgeprune.runtime.elf import host_arch
 from edgeprune.sweep.grid import DENSE, Cell, cells
 from edgeprune.targets import load_target
 from edgeprune.train.finetune import FinetuneConfig

@@ -20,7 +20,7 @@ from edgeprune.contracts.manifest import Manifest
 from edgeprune.errors import UserError
 from edgeprune.runtime import run_npz
 from edgeprune.runtime.artifact_files import checked_path
-from edgeprune.runtime.kernel_library import host_arch
+from edgeprune.runtime.elf import host_arch
 from edgeprune.runtime.runner import open_runner
 from edgeprune.verify.emulator import emulated_python, run_emulated
 

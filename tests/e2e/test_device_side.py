@@ -3,40 +3,14 @@ children too), the CLI builds, `targets`, `bench` and `verify` run an artifact, 
 that needs PyTorch says so in one line."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
-
-BLOCKER = '''
-import sys
-
-class NoTorch:
-    """Every import of torch fails, as on a board's runtime install."""
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)", name=name)
-        return None
-
-sys.meta_path.insert(0, NoTorch())
-'''
+from helpers import cli_without
 
 
 @pytest.fixture(scope="module")
 def no_torch(tmp_path_factory):
-    site = tmp_path_factory.mktemp("no_torch")
-    (site / "sitecustomize.py").write_text(BLOCKER)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])])}
-
-    def run(*args):
-        return subprocess.run([sys.executable, "-m", "edgeprune", *map(str, args)], capture_output=True, text=True,
-                              env=env, timeout=300)  # fmt: skip
-
-    assert run("--version").returncode == 0
-    probe = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True, env=env)
-    assert probe.returncode != 0, "the blocker must make torch unimportable"
-    return run
+    return cli_without(tmp_path_factory.mktemp("no_torch"), "torch")
 
 
 @pytest.fixture

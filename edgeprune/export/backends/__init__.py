@@ -8,7 +8,8 @@ from edgeprune.export.backends.base import Backend
 from edgeprune.plugins import load_reference
 
 # name -> "module:class"; the name is what the manifest records and the runtime dispatches on.
-BACKENDS = {"onnxruntime": "edgeprune.export.backends.onnxruntime.backend:OrtBackend"}
+BACKENDS = {"onnxruntime": "edgeprune.export.backends.onnxruntime.backend:OrtBackend",
+            "tvm": "edgeprune.export.backends.tvm.backend:TvmBackend"}
 DEFAULT_BACKEND = "onnxruntime"
 
 

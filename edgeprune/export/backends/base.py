@@ -37,6 +37,7 @@ class BuildOutput:
     library: KernelLibrary | None
     check: CompileCheck
     gpu: GpuPath | None = None
+    batch: int | None = None  # the batch the model was compiled for; None: any (ONNX's dynamic batch)
 
 
 class Backend(Protocol):

@@ -19,7 +19,8 @@ from edgeprune.export.backends.base import BuildJob, BuildOutput
 from edgeprune.export.backends.onnxruntime.rewrite import rewrite
 from edgeprune.export.gpu import tensorrt_path
 from edgeprune.export.kernel_build import cross_library
-from edgeprune.runtime.kernel_library import ABI_VERSION, check_library, elf_arch, host_library, session
+from edgeprune.runtime.elf import elf_arch
+from edgeprune.runtime.kernel_library import ABI_VERSION, check_library, host_library, session
 from edgeprune.targets import Target
 
 

@@ -1,0 +1,90 @@
+"""The TVM backend: ``model.so``, a Relax module whose sparse layers call our kernels (linked
+into the library), and ``dense.so``, the dense model compiled the same way, the baseline bench
+times in the same run. Both run with the TVM runtime alone
+(:mod:`edgeprune.runtime.tvm_runner`). Dense convolutions get the schedule templates of
+:mod:`~edgeprune.export.backends.tvm.schedule`. Checks: where the target's CPU is this one,
+both modules' outputs against ONNX Runtime's dense model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from edgeprune.contracts.manifest import CompileCheck, KernelLibrary
+from edgeprune.errors import UserError
+from edgeprune.export.backends.base import BuildJob, BuildOutput
+from edgeprune.export.backends.tvm.graph import for_relax
+from edgeprune.export.backends.tvm.sparse import import_onnx, replace_sparse
+from edgeprune.formats.compressed import Compressed
+from edgeprune.runtime.elf import elf_arch
+from edgeprune.runtime.kernel_library import ABI_VERSION, session
+from edgeprune.targets import Target
+
+MODEL, DENSE = "model.so", "dense.so"
+
+
+def _max_rel_error(got: list[np.ndarray], want: list[np.ndarray]) -> float:
+    return max(float(np.abs(g - w).max() / (np.abs(w).max() + 1e-12)) for g, w in zip(got, want, strict=True))
+
+
+class TvmBackend:
+    name = "tvm"
+
+    def __init__(self) -> None:
+        self.link: list[str] = []
+        self.target: Any = None
+        self.lanes = 4
+
+    def prepare(self, target: Target, stage: Callable[[str], None]) -> None:
+        try:
+            import tvm  # noqa: F401
+        except ImportError:
+            raise UserError("--backend tvm needs Apache TVM, which is not installed: "
+                            "pip install 'edgeprune[tvm]'") from None
+        from edgeprune.export.backends.tvm.kernels import link_options
+        from edgeprune.export.backends.tvm.target import tvm_target, vector_lanes
+
+        if target.gpu is not None:
+            stage(f"{target.name}: the TVM module runs on its CPU (the CUDA path is not built yet)")
+        self.target = tvm_target(target)
+        self.lanes = vector_lanes(self.target)
+        stage(f"building the kernels for TVM ({target.name})")
+        self.link = link_options(target)
+
+    def build(self, job: BuildJob) -> BuildOutput:
+        from edgeprune.export.backends.tvm.build import compile_module, export
+
+        if self.target is None:
+            raise RuntimeError("prepare() was not called")
+        shape = [int(d) for d in job.example.shape]
+        job.stage("importing the model into Relax")
+        mod, calls = replace_sparse(import_onnx(for_relax(job.dense, job.layers), shape), job.layers)
+        job.stage(f"compiling the sparse module ({calls} layers on our kernels)")
+        exe, _ = compile_module(mod, self.target, self.lanes)
+        export(exe, job.target, job.out / MODEL, self.link)
+        job.stage("compiling the dense module")
+        dense_exe, _ = compile_module(import_onnx(job.dense, shape), self.target, self.lanes)
+        export(dense_exe, job.target, job.out / DENSE, [])
+        sparse = any(isinstance(p.weight, Compressed) for p in job.layers)
+        return BuildOutput(
+            files={"model": MODEL, "dense": DENSE},
+            library=KernelLibrary(file=MODEL, abi=ABI_VERSION, arch=elf_arch(job.out / MODEL)) if sparse else None,
+            check=self._check(job),
+            batch=shape[0],
+        )
+
+    def _check(self, job: BuildJob) -> CompileCheck:
+        from edgeprune.runtime.elf import host_arch
+        from edgeprune.runtime.tvm_runner import load_module
+
+        input_text = "the workload's first calibration example, resized to the input shape"
+        if job.target.library != "host" and elf_arch(job.out / MODEL) != host_arch():
+            return CompileCheck(input=input_text, max_rel_error_with_library=None, max_rel_error_fallback=None,
+                                with_library=f"not run here (a module for {job.target.cpu.arch}): run edgeprune verify")
+        job.stage("checking outputs")
+        want = session(job.dense.SerializeToString()).run(None, {job.dense.graph.input[0].name: job.example})
+        got = {f: load_module(job.out / f, threads=1).run(job.example) for f in (MODEL, DENSE)}
+        return CompileCheck(input=input_text, max_rel_error_with_library=_max_rel_error(got[MODEL], want),
+                            max_rel_error_fallback=None, max_rel_error_dense_module=_max_rel_error(got[DENSE], want))

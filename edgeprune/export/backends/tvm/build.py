@@ -1,0 +1,44 @@
+"""A Relax module to a module library: TVM 0.27's CPU pipeline (``relax.backend.cpu_generic``)
+with our schedule templates applied between legalisation and lowering, compiled by LLVM for the
+target and linked (``export_library``, cross-compiled for a board) with the options that put our
+kernels into it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from edgeprune.errors import UserError, one_line
+from edgeprune.export.backends.tvm.schedule import schedule_module
+from edgeprune.targets import Target
+
+
+def compile_module(mod: Any, target: Any, lanes: int) -> tuple[Any, int]:
+    """``mod`` compiled for ``target``: the executable and how many convolutions the templates
+    scheduled (the rest run TVM's default schedule)."""
+    import tvm
+    from tvm.relax.backend.cpu_generic import pipeline as cpu
+
+    with target:
+        mod = tvm.transform.Sequential([*cpu.library_dispatch_passes(target), *cpu.legalize_passes(target)])(mod)
+        mod, scheduled = schedule_module(mod, lanes)
+        mod = tvm.transform.Sequential([*cpu.dataflow_lower_passes(target), *cpu.finalize_passes(target)])(mod)
+    return tvm.compile(mod, target=target, relax_pipeline=None), scheduled
+
+
+def export(executable: Any, board: Target, out: Path, link: list[str]) -> None:
+    """Write the module library to ``out``, linked for ``board`` with the options ``link``."""
+    from tvm.support import cc
+
+    if board.library == "host":
+        compiler = None
+    elif shutil.which(board.cpu.cross_compiler) is None:
+        raise UserError(f"cross compiler {board.cpu.cross_compiler} not found; install it: "
+                        f"apt-get install {board.cpu.cross_package}")  # fmt: skip
+    else:
+        compiler = cc.cross_compiler(board.cpu.cross_compiler)
+    try:
+        executable.export_library(str(out), fcompile=compiler, options=link)
+    except Exception as exc:  # noqa: BLE001 - the linker's failure comes as a RuntimeError with its output
+        raise UserError(f"linking the TVM module for {board.name} failed: {one_line(exc, 300)}") from None

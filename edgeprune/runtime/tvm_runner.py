@@ -1,0 +1,143 @@
+"""Runs a TVM artifact: ``model.so`` (the Relax module with our sparse kernels linked in) and
+``dense.so`` (its dense baseline), loaded with the TVM runtime alone: tvm-ffi and
+``libtvm_runtime.so``, never TVM's compiler, torch or onnxruntime. Every file is checked against
+the manifest before it is loaded, and a module for another CPU is refused before it is opened."""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import importlib.metadata
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeprune.contracts.manifest import Manifest
+from edgeprune.errors import UserError, one_line
+from edgeprune.runtime.artifact_files import checked_path
+from edgeprune.runtime.elf import elf_arch, host_arch
+
+INSTALL = "pip install 'edgeprune[tvm]'"
+ALIGN = 64  # bytes: TVM's kernels assume their buffers are aligned to this
+
+
+def runtime_library() -> Path:
+    """``libtvm_runtime.so``: ``EDGEPRUNE_TVM_RUNTIME``, else the one the apache-tvm package ships
+    (found from its installed files: importing ``tvm`` would load the compiler)."""
+    env = os.environ.get("EDGEPRUNE_TVM_RUNTIME")
+    if env:
+        return Path(env)
+    try:
+        path = Path(str(importlib.metadata.distribution("apache-tvm").locate_file("tvm/lib/libtvm_runtime.so")))
+    except importlib.metadata.PackageNotFoundError:
+        raise UserError(f"this artifact is a TVM module and the TVM runtime is not installed: {INSTALL}") from None
+    if not path.is_file():
+        raise UserError(f"the TVM runtime is missing from the apache-tvm install ({path}); reinstall it: {INSTALL}")
+    return path
+
+
+_loaded: list[Any] = []
+
+
+def _ffi() -> Any:
+    """tvm-ffi, with the TVM runtime (the VM, the thread pool) loaded into the process once."""
+    try:
+        import tvm_ffi
+    except ImportError:
+        raise UserError(f"this artifact is a TVM module and tvm-ffi is not installed: {INSTALL}") from None
+    if not _loaded:
+        lib = runtime_library()
+        try:
+            _loaded.append(ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL))
+        except OSError as exc:
+            raise UserError(f"the TVM runtime {lib} cannot be loaded: {one_line(exc)}") from None
+    return tvm_ffi
+
+
+def aligned(x: np.ndarray) -> np.ndarray:
+    """A C-contiguous float32 copy of ``x`` whose data starts on an ``ALIGN``-byte boundary."""
+    raw = np.empty(x.nbytes + ALIGN, np.uint8)
+    start = -raw.ctypes.data % ALIGN
+    out = raw[start : start + x.nbytes].view(np.float32).reshape(x.shape)
+    out[...] = x
+    return out
+
+
+@dataclasses.dataclass
+class TvmModule:
+    """A loaded module library: its VM's ``main`` on one input."""
+
+    library: Any  # tvm_ffi.Module
+    main: Any
+    path: Path
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        import tvm_ffi
+
+        try:
+            out = self.main(tvm_ffi.from_dlpack(aligned(x)))
+        except Exception as exc:  # noqa: BLE001 - the VM raises tvm-ffi's error types
+            raise UserError(f"{self.path.name} failed to run: {one_line(exc, 300)}") from None
+        outs = list(out) if isinstance(out, tvm_ffi.Array) else [out]
+        return [np.array(np.from_dlpack(o), copy=True) for o in outs]
+
+    def kernels_isa(self) -> str:
+        """The instruction set of the kernels linked into the module, after checking their ABI."""
+        from edgeprune.runtime.kernel_library import ABI_VERSION
+
+        try:
+            get = self.library.get_function  # the functions live in the library the loaded module imports
+            abi = int(get("edgeprune_abi_version", query_imports=True)())
+            isa = str(get("edgeprune_isa_name", query_imports=True)())
+        except Exception:  # noqa: BLE001 - a missing function is tvm-ffi's AttributeError or its own error
+            raise UserError(f"{self.path.name} does not carry edgeprune's kernels (no edgeprune_abi_version)") from None
+        if abi != ABI_VERSION:
+            raise UserError(f"{self.path.name} has kernel ABI {abi}; this edgeprune reads ABI {ABI_VERSION}: recompile")
+        if isa == "none":
+            raise UserError(f"{self.path.name}: its kernels have no instruction set this CPU runs: "
+                            "compile for this target")  # fmt: skip
+        return isa
+
+
+@dataclasses.dataclass
+class TvmRunner:
+    module: TvmModule
+    input_name: str
+    shape: tuple[int, ...]
+    isa: str  # of our kernels in the module, "none" for a module without them
+
+    def run(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        x = feed[self.input_name]
+        if tuple(x.shape) != self.shape:
+            raise UserError(f"{self.module.path.name} was compiled for input shape {list(self.shape)}, not "
+                            f"{list(x.shape)} (a TVM module has a fixed batch: bench it with --batch 1)")  # fmt: skip
+        return self.module.run(x)
+
+
+def load_module(path: Path, threads: int) -> TvmModule:
+    """A module library loaded with the TVM runtime; one for another CPU is refused unopened.
+    ``threads`` sizes the runtime's thread pool (one per process)."""
+    arch = elf_arch(path)
+    if arch != host_arch():
+        raise UserError(f"{path.name} is a TVM module for {arch}; this machine is {host_arch()}: "
+                        "bench it on the board")  # fmt: skip
+    ffi = _ffi()
+    ffi.get_global_func("runtime.config_threadpool")(0, threads)
+    try:
+        library = ffi.load_module(str(path))
+        exe = library["vm_load_executable"]()
+        exe["vm_initialization"](1, 0, 2)  # CPU device 0, pooled allocator
+        return TvmModule(library, exe["main"], path)
+    except Exception as exc:  # noqa: BLE001 - tvm-ffi's error types
+        raise UserError(f"{path.name} is not a loadable TVM module: {one_line(exc, 300)}") from None
+
+
+def open_tvm(artifact: Path, manifest: Manifest, role: str, threads: int) -> TvmRunner:
+    module = load_module(checked_path(artifact, manifest, role), threads)
+    # our kernels are linked into the sparse module
+    isa = module.kernels_isa() if role == "model" and manifest.library is not None else "none"
+    inp = manifest.inputs[0]
+    shape = tuple(int(d) if isinstance(d, int) else 1 for d in inp.shape)
+    return TvmRunner(module, inp.name, shape, isa)

@@ -1,0 +1,74 @@
+"""`compile --backend tvm`: a TVM module with our kernels linked in and its dense baseline module,
+checked against ONNX Runtime at compile time, benched with the TVM runtime alone (no TVM
+compiler, no PyTorch, no onnxruntime in the process), and every bad input one line, exit 2."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from helpers import DIGITS_90, cli_without, run_cli
+
+from edgeprune.contracts.manifest import Manifest
+from edgeprune.errors import UserError
+from edgeprune.export.compile import CompileRequest, compile_artifact
+from edgeprune.runtime.runner import open_runner
+
+pytest.importorskip("tvm", reason="the TVM backend's tests need apache-tvm (pip install -e '.[dev]')")
+
+
+@pytest.fixture(scope="module")
+def tvm_artifact(tmp_path_factory, checkpoints):
+    """The 90% digits checkpoint as a TVM module for this machine, shared (read only)."""
+    art = tmp_path_factory.mktemp("digits-tvm") / "art"
+    compile_artifact(CompileRequest(checkpoints(**DIGITS_90), "host", art, backend="tvm"))
+    return art
+
+
+def test_the_module_runs_our_kernels_and_matches_onnx_runtime(tvm_artifact):
+    m = Manifest.read(tvm_artifact)
+    assert m.backend == "tvm" and set(m.files) == {"model", "dense"}
+    assert m.files["model"].path == "model.so" and m.library is not None and m.library.file == "model.so"
+    assert {r.format for r in m.layers} == {"csr"}  # every conv of digits at 90% runs sparse
+    assert m.inputs[0].shape[0] == 1  # a TVM module has a fixed batch
+    # both modules against the dense ONNX model, run at compile time
+    assert m.check.max_rel_error_with_library < 1e-5 and m.check.max_rel_error_dense_module < 1e-5
+    assert m.check.max_rel_error_fallback is None
+
+
+@pytest.fixture(scope="module")
+def runtime_only(tmp_path_factory):
+    """The CLI in a process where torch, TVM's compiler and onnxruntime cannot be imported."""
+    return cli_without(tmp_path_factory.mktemp("tvm_runtime_only"), "torch", "tvm", "onnxruntime")
+
+
+def test_bench_runs_the_module_with_the_tvm_runtime_alone(runtime_only, tvm_artifact, tmp_path):
+    done = runtime_only("bench", tvm_artifact, "--seconds", "0.2", "--json", "-o", tmp_path / "r.json")
+    assert done.returncode == 0, done.stderr
+    res = json.loads(done.stdout)
+    assert res["latency"]["sparse"]["runs"] >= 30 and res["latency"]["dense"]["runs"] >= 30
+    assert res["device"]["isa"] not in ("none", "")  # the kernels linked into the module found their ISA
+    assert max(res["agreement"]["max_rel_error_vs_dense"].values()) < 1e-4
+    assert res["memory"]["sparse_peak_rss_mib"] is not None  # the memory probe loads modules too
+
+
+def test_the_runner_refuses_another_batch(tvm_artifact):
+    runner = open_runner(tvm_artifact, Manifest.read(tvm_artifact), "model", threads=1)
+    x = np.zeros([2, *Manifest.read(tvm_artifact).inputs[0].shape[1:]], np.float32)
+    with pytest.raises(UserError, match="fixed batch"):
+        runner.run({runner.input_name: x})
+
+
+def test_a_changed_module_is_refused_before_it_is_loaded(tvm_artifact, tmp_path, capsys):
+    art = shutil.copytree(tvm_artifact, tmp_path / "art")
+    with (art / "model.so").open("ab") as fh:
+        fh.write(b"\0")
+    code, _, err = run_cli(["bench", art, "--seconds", "0.1"], capsys)
+    assert code == 2 and "model.so" in err and "compile it again" in err
+
+
+def test_without_tvm_the_backend_says_what_to_install(tmp_path_factory, checkpoints, tmp_path):
+    run = cli_without(tmp_path_factory.mktemp("no_tvm"), "tvm")
+    done = run("compile", checkpoints(**DIGITS_90), "--backend", "tvm", "-o", tmp_path / "art")
+    assert done.returncode == 2 and "pip install 'edgeprune[tvm]'" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "art").exists()
