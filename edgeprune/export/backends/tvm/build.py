@@ -1,5 +1,6 @@
 """A Relax module to a module library: TVM 0.27's CPU pipeline (``relax.backend.cpu_generic``)
-with our schedule templates applied between legalisation and lowering, compiled by LLVM for the
+with bilinear resizes made separable before it and our schedule templates applied between
+legalisation and lowering, compiled by LLVM for the
 target and linked (``export_library``, cross-compiled for a board) with the options that put our
 kernels into it."""
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeprune.errors import UserError, one_line
+from edgeprune.export.backends.tvm.resize import replace_resizes
 from edgeprune.export.backends.tvm.schedule import schedule_module
 from edgeprune.targets import Target
 
@@ -20,6 +22,7 @@ def compile_module(mod: Any, target: Any, lanes: int) -> tuple[Any, int]:
     import tvm
     from tvm.relax.backend.cpu_generic import pipeline as cpu
 
+    mod, _ = replace_resizes(mod, lanes)
     with target:
         mod = tvm.transform.Sequential([*cpu.library_dispatch_passes(target), *cpu.legalize_passes(target)])(mod)
         mod, scheduled = schedule_module(mod, lanes)

@@ -1,12 +1,17 @@
 """The ONNX graph the TVM backend imports into Relax: the dense graph with the plan applied where
-standard operators can express it. A shrunk layer becomes its smaller standard layers (as in the
+standard operators can express it, and inference-mode batch normalisations that follow no
+convolution (the decoders' BatchNormalization after a Resize or an Add) as one multiply and one
+add with constants: TVM legalises BatchNormalization literally, a square root and a division per
+element. A shrunk layer becomes its smaller standard layers (as in the
 ONNX Runtime backend); a sparse layer keeps its Conv node (with its bias) but loses the
 activation the kernel fuses, so that after import it is one ``conv2d`` (+ bias ``add``) that
 :mod:`edgeprune.export.backends.tvm.sparse` replaces with a call of our kernel."""
 
 from __future__ import annotations
 
+import numpy as np
 import onnx
+from onnx import helper, numpy_helper
 
 from edgeprune.export.backends.onnxruntime.rewrite import rewrite
 from edgeprune.export.plan import PlannedLayer
@@ -31,4 +36,33 @@ def for_relax(dense: onnx.ModelProto, layers: list[PlannedLayer]) -> onnx.ModelP
             n.output[0] = rename[n.output[0]]
     del out.graph.node[:]
     out.graph.node.extend(kept)
+    return out
+
+
+def fold_batch_norms(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of ``model`` with every BatchNormalization whose parameters are constants (and
+    that returns its output only) as ``x * scale + shift``, per channel of an NCHW tensor."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    consts = {t.name: t for t in out.graph.initializer}
+    nodes: list[onnx.NodeProto] = []
+    for n in out.graph.node:
+        if n.op_type != "BatchNormalization" or len(n.output) != 1 or not all(i in consts for i in n.input[1:5]):
+            nodes.append(n)
+            continue
+        gamma, beta, mean, var = (numpy_helper.to_array(consts[i]).astype(np.float64) for i in n.input[1:5])
+        eps = next((a.f for a in n.attribute if a.name == "epsilon"), 1e-5)
+        scale = gamma / np.sqrt(var + eps)
+        shift = beta - mean * scale
+        s_name, t_name = f"{n.output[0]}.bn_scale", f"{n.output[0]}.bn_shift"
+        out.graph.initializer.extend([numpy_helper.from_array(scale.astype(np.float32).reshape(-1, 1, 1), s_name),
+                                      numpy_helper.from_array(shift.astype(np.float32).reshape(-1, 1, 1), t_name)])
+        nodes += [helper.make_node("Mul", [n.input[0], s_name], [f"{n.output[0]}.bn_scaled"]),
+                  helper.make_node("Add", [f"{n.output[0]}.bn_scaled", t_name], [n.output[0]])]  # fmt: skip
+    del out.graph.node[:]
+    out.graph.node.extend(nodes)
+    used = {i for n in nodes for i in n.input}
+    kept = [t for t in out.graph.initializer if t.name in used]
+    del out.graph.initializer[:]
+    out.graph.initializer.extend(kept)
     return out

@@ -20,12 +20,16 @@ from __future__ import annotations
 
 from typing import Any
 
-CONV_BLOCKS = ("conv2d_nchw", "group_conv2d_nchw", "DepthwiseConv2d")
+CONV_BLOCKS = ("conv2d_nchw", "group_conv2d_nchw")
 
 
 def _divisor(extent: int, most: int) -> int:
     """The largest divisor of ``extent`` that is at most ``most`` (a tile that needs no tail)."""
     return max(d for d in range(1, min(extent, most) + 1) if extent % d == 0)
+
+
+def _is_one(extent: Any) -> bool:
+    return isinstance(getattr(extent, "value", None), int) and int(extent.value) == 1
 
 
 def _extent(sch: Any, loop: Any) -> int:
@@ -93,19 +97,51 @@ def schedule_conv(func: Any, lanes: int) -> Any | None:
     return sch.mod["main"]
 
 
+def schedule_elementwise(func: Any, lanes: int) -> Any | None:
+    """``func`` as one loop nest, vectorised, when every block in it is elementwise (each output
+    reads one element of each input: bias, residual, activation and batch-norm chains); None
+    otherwise."""
+    from tvm import s_tir, tirx
+
+    sch = s_tir.Schedule(func)
+    blocks = sch.get_child_blocks(sch.get_sblock("root"))
+    if not blocks or any(iv.iter_type != tirx.IterVar.DataPar for b in blocks for iv in sch.get(b).iter_vars):
+        return None
+    # a gather (Resize reads a window of its input per output) vectorises into slow gathers: left alone
+    if any(not _is_one(r.extent) for b in blocks for region in sch.get(b).reads for r in region.region):
+        return None
+    try:
+        for b in blocks[:-1]:
+            sch.compute_inline(b)
+    except s_tir.ScheduleError:
+        return None
+    loops = sch.get_loops(blocks[-1])
+    fused = sch.fuse(*loops) if len(loops) > 1 else loops[0]
+    inner = _divisor(_extent(sch, fused), lanes)
+    if inner > 1:
+        outer, vec = sch.split(fused, [None, inner])
+        sch.vectorize(vec)
+        sch.parallel(outer)
+    else:
+        sch.parallel(fused)
+    return sch.mod["main"]
+
+
 def schedule_module(mod: Any, lanes: int) -> tuple[Any, int]:
-    """Every convolution PrimFunc of ``mod`` scheduled by its template; how many were."""
+    """Every convolution PrimFunc of ``mod`` scheduled by its template, every elementwise one
+    vectorised; how many convolutions were scheduled."""
     import tvm
 
     done = 0
     updates = {}
     for gv, func in mod.functions.items():
-        if not isinstance(func, tvm.tirx.PrimFunc) or "conv" not in gv.name_hint:
+        if not isinstance(func, tvm.tirx.PrimFunc):
             continue
-        scheduled = schedule_conv(func, lanes)
+        scheduled = schedule_conv(func, lanes) if "conv" in gv.name_hint else None
+        done += scheduled is not None
+        scheduled = scheduled or schedule_elementwise(func, lanes)
         if scheduled is not None:
             updates[gv] = scheduled
-            done += 1
     for gv, func in updates.items():
         mod[gv] = func
     return mod, done

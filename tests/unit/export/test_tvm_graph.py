@@ -1,0 +1,67 @@
+"""The TVM backend's graph rewrites: batch normalisations folded to a multiply and an add, and
+bilinear resizes made separable, each computing what ONNX Runtime computes."""
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+tvm = pytest.importorskip("tvm", reason="needs apache-tvm (pip install -e '.[dev]')")
+
+from edgeprune.export.backends.tvm.build import compile_module  # noqa: E402
+from edgeprune.export.backends.tvm.graph import fold_batch_norms  # noqa: E402
+from edgeprune.export.backends.tvm.resize import replace_resizes  # noqa: E402
+from edgeprune.export.backends.tvm.sparse import import_onnx  # noqa: E402
+from edgeprune.export.backends.tvm.target import tvm_target, vector_lanes  # noqa: E402
+from edgeprune.targets import load_target  # noqa: E402
+
+
+def model(nodes, x_shape, y_shape, inits):
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, y_shape)],
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])  # fmt: skip
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 9
+    return m
+
+
+def ort_run(m, x):
+    return ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+def tvm_run(m, x):
+    target = tvm_target(load_target("host"))
+    exe, _ = compile_module(import_onnx(m, list(x.shape)), target, vector_lanes(target))
+    return tvm.relax.VirtualMachine(exe, tvm.cpu())["main"](tvm.runtime.tensor(x)).numpy()
+
+
+def test_a_batch_norm_becomes_a_multiply_and_an_add_with_the_same_outputs():
+    rng = np.random.default_rng(0)
+    c = 8
+    inits = {"g": rng.uniform(0.5, 2, c), "b": rng.standard_normal(c), "m": rng.standard_normal(c),
+             "v": rng.uniform(0.1, 3, c)}  # fmt: skip
+    inits = {k: v.astype(np.float32) for k, v in inits.items()}
+    nodes = [helper.make_node("BatchNormalization", ["x", "g", "b", "m", "v"], ["n"], epsilon=1e-3),
+             helper.make_node("Relu", ["n"], ["y"])]  # fmt: skip
+    m = model(nodes, [1, c, 6, 10], [1, c, 6, 10], inits)
+    folded = fold_batch_norms(m)
+    assert [n.op_type for n in folded.graph.node] == ["Mul", "Add", "Relu"]
+    assert {t.name for t in folded.graph.initializer} == {"n.bn_scale", "n.bn_shift"}  # the old parameters dropped
+    x = rng.standard_normal([1, c, 6, 10]).astype(np.float32)
+    want = ort_run(m, x)
+    np.testing.assert_allclose(ort_run(folded, x), want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(tvm_run(folded, x), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"])
+@pytest.mark.parametrize(("size", "out"), [((7, 9), (56, 40)), ((28, 28), (224, 224)), ((16, 12), (5, 6))])
+def test_a_separable_resize_matches_onnx_runtime(mode, size, out):
+    x = np.random.default_rng(1).standard_normal([1, 3, *size]).astype(np.float32)
+    inits = {"sizes": np.array([1, 3, *out], np.int64)}
+    node = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="linear",
+                            coordinate_transformation_mode=mode)  # fmt: skip
+    m = model([node], [1, 3, *size], [1, 3, *out], inits)
+    target = tvm_target(load_target("host"))
+    _, replaced = replace_resizes(import_onnx(m, list(x.shape)), vector_lanes(target))
+    assert replaced == 1
+    np.testing.assert_allclose(tvm_run(m, x), ort_run(m, x), rtol=1e-5, atol=1e-5)
