@@ -5,7 +5,6 @@ the manifest before it is loaded, and a module for another CPU is refused before
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import importlib.metadata
 import os
@@ -16,11 +15,11 @@ import numpy as np
 
 from edgeprune.contracts.manifest import Manifest
 from edgeprune.errors import UserError, one_line
+from edgeprune.runtime import tvm_module
 from edgeprune.runtime.artifact_files import checked_path
 from edgeprune.runtime.elf import elf_arch, host_arch
 
 INSTALL = "pip install 'edgeprune[tvm]'"
-ALIGN = 64  # bytes: TVM's kernels assume their buffers are aligned to this
 
 
 def runtime_library() -> Path:
@@ -38,31 +37,16 @@ def runtime_library() -> Path:
     return path
 
 
-_loaded: list[Any] = []
-
-
-def _ffi() -> Any:
-    """tvm-ffi, with the TVM runtime (the VM, the thread pool) loaded into the process once."""
+def _load_runtime() -> None:
     try:
-        import tvm_ffi
+        import tvm_ffi  # noqa: F401
     except ImportError:
         raise UserError(f"this artifact is a TVM module and tvm-ffi is not installed: {INSTALL}") from None
-    if not _loaded:
-        lib = runtime_library()
-        try:
-            _loaded.append(ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL))
-        except OSError as exc:
-            raise UserError(f"the TVM runtime {lib} cannot be loaded: {one_line(exc)}") from None
-    return tvm_ffi
-
-
-def aligned(x: np.ndarray) -> np.ndarray:
-    """A C-contiguous float32 copy of ``x`` whose data starts on an ``ALIGN``-byte boundary."""
-    raw = np.empty(x.nbytes + ALIGN, np.uint8)
-    start = -raw.ctypes.data % ALIGN
-    out = raw[start : start + x.nbytes].view(np.float32).reshape(x.shape)
-    out[...] = x
-    return out
+    lib = runtime_library()
+    try:
+        tvm_module.load_runtime(str(lib))
+    except OSError as exc:
+        raise UserError(f"the TVM runtime {lib} cannot be loaded: {one_line(exc)}") from None
 
 
 @dataclasses.dataclass
@@ -74,14 +58,10 @@ class TvmModule:
     path: Path
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
-        import tvm_ffi
-
         try:
-            out = self.main(tvm_ffi.from_dlpack(aligned(x)))
+            return tvm_module.run(self.main, x)
         except Exception as exc:  # noqa: BLE001 - the VM raises tvm-ffi's error types
             raise UserError(f"{self.path.name} failed to run: {one_line(exc, 300)}") from None
-        outs = list(out) if isinstance(out, tvm_ffi.Array) else [out]
-        return [np.array(np.from_dlpack(o), copy=True) for o in outs]
 
     def kernels_isa(self) -> str:
         """The instruction set of the kernels linked into the module, after checking their ABI."""
@@ -123,13 +103,9 @@ def load_module(path: Path, threads: int) -> TvmModule:
     if arch != host_arch():
         raise UserError(f"{path.name} is a TVM module for {arch}; this machine is {host_arch()}: "
                         "bench it on the board")  # fmt: skip
-    ffi = _ffi()
-    ffi.get_global_func("runtime.config_threadpool")(0, threads)
+    _load_runtime()
     try:
-        library = ffi.load_module(str(path))
-        exe = library["vm_load_executable"]()
-        exe["vm_initialization"](1, 0, 2)  # CPU device 0, pooled allocator
-        return TvmModule(library, exe["main"], path)
+        return TvmModule(*tvm_module.load(str(path), threads), path)
     except Exception as exc:  # noqa: BLE001 - tvm-ffi's error types
         raise UserError(f"{path.name} is not a loadable TVM module: {one_line(exc, 300)}") from None
 

@@ -18,11 +18,12 @@ import numpy as np
 
 from edgeprune.contracts.manifest import Manifest
 from edgeprune.errors import UserError
-from edgeprune.runtime import run_npz
+from edgeprune.runtime import run_npz, tvm_module
 from edgeprune.runtime.artifact_files import checked_path
 from edgeprune.runtime.elf import host_arch
 from edgeprune.runtime.runner import open_runner
-from edgeprune.verify.emulator import emulated_python, run_emulated
+from edgeprune.runtime.tvm_runner import runtime_library
+from edgeprune.verify.emulator import emulated_python, emulated_tvm_runtime, run_emulated
 
 RTOL, ATOL = 1e-4, 1e-5
 
@@ -57,27 +58,34 @@ def dense_reference(artifact: Path, manifest: Manifest, samples: int) -> Referen
     dense = open_runner(artifact, manifest, "dense", threads=1)
     want = dict(zip(manifest.tasks, dense.run({manifest.inputs[0].name: x}), strict=True))
     why = "PyTorch is not installed; compile checked it against PyTorch"
-    return Reference(x, want, f"dense.onnx on onnxruntime ({why})")
+    return Reference(x, want, f"{manifest.files['dense'].path} on {manifest.backend} ({why})")
 
 
 def _run(artifact: Path, manifest: Manifest, x: np.ndarray) -> tuple[str, dict[str, np.ndarray]]:
     """The sparse model's outputs on each sample, keyed ``s<i>/<task>``, and how it ran."""
     arch = manifest.library.arch if manifest.library else manifest.target.arch
+    native = arch in (host_arch(), "native")
+    if not native and arch != "aarch64":
+        raise UserError(f"cannot run an artifact for {arch} on {host_arch()}, natively or emulated")
+    env = None if native else emulated_python()
     with tempfile.TemporaryDirectory() as tmp:
         np.savez(Path(tmp) / "in.npz", allow_pickle=False, **{f"s{i}": x[i : i + 1] for i in range(x.shape[0])})
+        files = [str(Path(tmp) / "in.npz"), str(Path(tmp) / "out.npz")]
         # only checked paths reach the subprocess (native or under qemu)
-        args = [str(checked_path(artifact, manifest, "model")), str(checked_path(artifact, manifest, "library")),
-                str(Path(tmp) / "in.npz"), str(Path(tmp) / "out.npz")]  # fmt: skip
-        script = Path(run_npz.__file__)
-        if arch == host_arch():
+        model = str(checked_path(artifact, manifest, "model"))
+        if manifest.backend == "tvm":
+            runtime = runtime_library() if env is None else emulated_tvm_runtime(env)
+            script, args = Path(tvm_module.__file__), [model, str(runtime), *files, *manifest.tasks]
+        else:
+            library = str(checked_path(artifact, manifest, "library"))
+            script, args = Path(run_npz.__file__), [model, library, *files]
+        if env is None:
             how = "native"
             done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
-        elif arch == "aarch64":
+        else:
             qemu_cpu = manifest.target.qemu_cpu or "cortex-a57"
             how = f"qemu-aarch64 -cpu {qemu_cpu}"
-            done = run_emulated(emulated_python(), qemu_cpu, script, args)
-        else:
-            raise UserError(f"cannot run an artifact for {arch} on {host_arch()}, natively or emulated")
+            done = run_emulated(env, qemu_cpu, script, args)
         if done.returncode != 0:
             said = failure_summary(done.returncode, done.stderr, done.stdout)
             raise UserError(f"the artifact failed to run ({how}): {said}")

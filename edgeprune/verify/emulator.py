@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 from edgeprune.errors import UserError
@@ -22,6 +23,9 @@ SUITE = "bookworm"
 PYTHON = "3.11"
 PACKAGES = ("python3", "python3-minimal", f"libpython{PYTHON}-stdlib", "libstdc++6", "libgomp1")
 WHEELS = ("numpy", "onnxruntime")
+# The TVM runtime for TVM modules: tvm-ffi, and libtvm_runtime.so taken from the apache-tvm wheel
+# (the rest of that wheel is the compiler, which a board does not need). The pyproject's pins.
+TVM_FFI, TVM = "apache-tvm-ffi==0.1.14.post1", "apache-tvm==0.27.0.post1"
 _TOOLS = {"qemu-aarch64": "qemu-user", "mmdebstrap": "mmdebstrap", "unshare": "util-linux"}
 
 
@@ -57,11 +61,7 @@ def emulated_python() -> Path:
                               capture_output=True, text=True)  # fmt: skip
         if root.returncode != 0:
             raise UserError(f"mmdebstrap could not make the arm64 root: {root.stderr.strip().splitlines()[-1:]}")
-        pip = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target", str(work / "site"),
-                              "--platform", "manylinux_2_28_aarch64", "--python-version", PYTHON,
-                              "--only-binary=:all:", *WHEELS], capture_output=True, text=True)  # fmt: skip
-        if pip.returncode != 0:
-            raise UserError(f"pip could not fetch aarch64 wheels: {pip.stderr.strip().splitlines()[-1:]}")
+        _pip(["install", "--target", str(work / "site"), *WHEELS], "aarch64 wheels")
         (work / "ready").write_text("ok\n")
         if home.exists():
             shutil.rmtree(home)
@@ -72,12 +72,46 @@ def emulated_python() -> Path:
     return home
 
 
+def _pip(args: list[str], what: str) -> None:
+    wheels = ["--platform", "manylinux_2_28_aarch64", "--python-version", PYTHON, "--only-binary=:all:"]
+    done = subprocess.run([sys.executable, "-m", "pip", *args, "--quiet", *wheels], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise UserError(f"pip could not fetch {what}: {done.stderr.strip().splitlines()[-1:]}")
+
+
+def emulated_tvm_runtime(env: Path) -> Path:
+    """The aarch64 TVM runtime for ``env`` (made on first use): tvm-ffi installed beside the
+    other wheels, and ``libtvm_runtime.so``. Returns the library's path."""
+    home = env / "tvm"
+    lib = home / "libtvm_runtime.so"
+    if (home / "ready").is_file():
+        return lib
+    work = Path(tempfile.mkdtemp(prefix=".tvm.", dir=env))
+    try:
+        _pip(["install", "--target", str(work / "site"), TVM_FFI], "the aarch64 tvm-ffi wheel")
+        _pip(["download", "--dest", str(work / "wheel"), "--no-deps", TVM], "the aarch64 apache-tvm wheel")
+        wheel = next((work / "wheel").glob("*.whl"))
+        with zipfile.ZipFile(wheel) as zf:
+            (work / "libtvm_runtime.so").write_bytes(zf.read("tvm/lib/libtvm_runtime.so"))
+        shutil.rmtree(work / "wheel")
+        (work / "ready").write_text("ok\n")
+        if home.exists():
+            shutil.rmtree(home)
+        work.rename(home)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    return lib
+
+
 def run_emulated(env: Path, qemu_cpu: str, script: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
-    """Run ``script`` with the emulated Python under ``qemu-aarch64 -cpu qemu_cpu``."""
+    """Run ``script`` with the emulated Python under ``qemu-aarch64 -cpu qemu_cpu`` (with the TVM
+    runtime's packages on its path once :func:`emulated_tvm_runtime` has made them)."""
     root = env / "root"
     command = ["qemu-aarch64", "-cpu", qemu_cpu, "-L", str(root), f"{root}/usr/bin/python{PYTHON}", str(script), *args]
     qemu = " ".join(shlex.quote(part) for part in command)  # paths with spaces or shell characters stay one word
     inner = f"mount -t tmpfs none /sys/devices/system/cpu && exec {qemu}"
-    environ = {**os.environ, "PYTHONPATH": str(env / "site")}
+    paths = [env / "site", *[p for p in [env / "tvm" / "site"] if p.is_dir()]]
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, paths))}
     return subprocess.run(["unshare", "-m", "sh", "-c", inner], capture_output=True, text=True, env=environ,
                           timeout=1800)  # fmt: skip

@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from helpers import DIGITS_90, cli_without, run_cli
+from helpers import DIGITS_90, RESNET90, cli_without, run_cli
 
 from edgeprune.contracts.manifest import Manifest
 from edgeprune.errors import UserError
@@ -72,3 +72,37 @@ def test_without_tvm_the_backend_says_what_to_install(tmp_path_factory, checkpoi
     done = run("compile", checkpoints(**DIGITS_90), "--backend", "tvm", "-o", tmp_path / "art")
     assert done.returncode == 2 and "pip install 'edgeprune[tvm]'" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "art").exists()
+
+
+TOOLS = ("aarch64-linux-gnu-g++", "qemu-aarch64", "mmdebstrap", "unshare")
+needs_emulation = pytest.mark.skipif(not all(shutil.which(t) for t in TOOLS),
+                                     reason="needs g++-aarch64-linux-gnu, qemu-user, mmdebstrap")  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["mtl-resnet", "mtl-lite0"])
+def test_the_workload_models_compile_and_match_the_checkpoint_on_the_host(model, checkpoints, tmp_path, capsys):
+    """The checkpoint's graph (checked against PyTorch when it was pruned) is verify's reference."""
+    ckpt = checkpoints(**{**RESNET90, "model": model})
+    compile_artifact(CompileRequest(ckpt, "host", tmp_path / "art", backend="tvm"))
+    code, out, err = run_cli(["verify", tmp_path / "art", "--json"], capsys)
+    doc = json.loads(out)
+    assert code == 0 and doc["passed"] and doc["ran"] == "native", err
+    formats = {r.format for r in Manifest.read(tmp_path / "art").layers}
+    assert formats & {"csr", "bsr", "nm"}  # some layers run our kernels inside the module
+
+
+@pytest.mark.slow
+@needs_emulation
+@pytest.mark.parametrize(("board", "cpu"), [("rpi4", "cortex-a57"), ("jetson-orin-nano", "cortex-a76")])
+def test_a_board_module_is_cross_compiled_and_verifies_under_emulation(board, cpu, checkpoints, tmp_path, capsys):
+    art = tmp_path / "art"
+    manifest = compile_artifact(CompileRequest(checkpoints(**DIGITS_90), board, art, backend="tvm"))
+    assert manifest.library is not None and manifest.library.arch == "aarch64"
+    assert manifest.check.max_rel_error_with_library is None and "verify" in manifest.check.with_library
+    code, out, err = run_cli(["verify", art, "--json"], capsys)
+    doc = json.loads(out)
+    assert code == 0 and doc["passed"] and doc["ran"] == f"qemu-aarch64 -cpu {cpu}", err
+    # an aarch64 module is refused on this machine before it is loaded
+    code, _, err = run_cli(["bench", art, "--seconds", "0.1"], capsys)
+    assert code == 2 and "for aarch64" in err

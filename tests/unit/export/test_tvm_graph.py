@@ -9,7 +9,7 @@ from onnx import TensorProto, helper, numpy_helper
 tvm = pytest.importorskip("tvm", reason="needs apache-tvm (pip install -e '.[dev]')")
 
 from edgeprune.export.backends.tvm.build import compile_module  # noqa: E402
-from edgeprune.export.backends.tvm.graph import fold_batch_norms  # noqa: E402
+from edgeprune.export.backends.tvm.graph import fold_batch_norms, freeze_shapes  # noqa: E402
 from edgeprune.export.backends.tvm.resize import replace_resizes  # noqa: E402
 from edgeprune.export.backends.tvm.sparse import import_onnx  # noqa: E402
 from edgeprune.export.backends.tvm.target import tvm_target, vector_lanes  # noqa: E402
@@ -65,3 +65,22 @@ def test_a_separable_resize_matches_onnx_runtime(mode, size, out):
     _, replaced = replace_resizes(import_onnx(m, list(x.shape)), vector_lanes(target))
     assert replaced == 1
     np.testing.assert_allclose(tvm_run(m, x), ort_run(m, x), rtol=1e-5, atol=1e-5)
+
+
+def test_values_computed_from_shapes_become_constants():
+    """TensorFlow-style "same" padding: Pad sizes computed from the input's shape at run time."""
+    inits = {"two": np.array([2], np.int64), "zero": np.array([0], np.int64), "idx": np.array(3, np.int64)}
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Gather", ["s", "idx"], ["w"], axis=0),
+             helper.make_node("Unsqueeze", ["w", "zero"], ["w1"]),
+             helper.make_node("Mod", ["w1", "two"], ["odd"]),
+             helper.make_node("Concat", ["zero", "zero", "zero", "zero", "zero", "zero", "zero", "odd"], ["pads"],
+                              axis=0),
+             helper.make_node("Pad", ["x", "pads"], ["p"]),
+             helper.make_node("Relu", ["p"], ["y"])]  # fmt: skip
+    m = model(nodes, [1, 2, 4, 5], [1, 2, 4, 6], inits)
+    x = np.random.default_rng(2).standard_normal([1, 2, 4, 5]).astype(np.float32)
+    frozen = freeze_shapes(m, x)
+    assert [n.op_type for n in frozen.graph.node] == ["Pad", "Relu"]
+    np.testing.assert_array_equal(ort_run(frozen, x), ort_run(m, x))
+    np.testing.assert_allclose(tvm_run(frozen, x), ort_run(m, x), rtol=1e-6)

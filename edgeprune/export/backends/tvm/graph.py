@@ -39,6 +39,37 @@ def for_relax(dense: onnx.ModelProto, layers: list[PlannedLayer]) -> onnx.ModelP
     return out
 
 
+def freeze_shapes(model: onnx.ModelProto, example: np.ndarray) -> onnx.ModelProto:
+    """A copy of ``model`` in which every value computed from shapes and constants only (the
+    ``Shape -> Gather -> ... -> Pad`` chains of TensorFlow-style "same" padding) is a constant:
+    the input shape is fixed, so these values are too, and TVM's importer refuses a Pad or a
+    Reshape whose sizes are computed at run time. ONNX Runtime computes them on ``example``."""
+    from edgeprune.runtime.kernel_library import session
+
+    graph = model.graph
+    static = {t.name for t in graph.initializer}
+    for n in graph.node:
+        if n.op_type in ("Shape", "Size", "Constant") or (n.input and all(i in static or not i for i in n.input)):
+            static.update(n.output)
+    dynamic_nodes = [n for n in graph.node if not all(o in static for o in n.output)]
+    inits = {t.name for t in graph.initializer}
+    need = sorted({i for n in dynamic_nodes for i in n.input if i in static and i not in inits}
+                  | {o.name for o in graph.output if o.name in static and o.name not in inits})  # fmt: skip
+    if not need:
+        return model
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.output.extend(helper.make_empty_tensor_value_info(v) for v in need)
+    values = session(probe.SerializeToString()).run(need, {graph.input[0].name: example})
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    del out.graph.node[:]
+    out.graph.node.extend(dynamic_nodes)
+    frozen = zip(need, values, strict=True)
+    out.graph.initializer.extend(numpy_helper.from_array(np.asarray(v), name) for name, v in frozen)
+    return out
+
+
 def fold_batch_norms(model: onnx.ModelProto) -> onnx.ModelProto:
     """A copy of ``model`` with every BatchNormalization whose parameters are constants (and
     that returns its output only) as ``x * scale + shift``, per channel of an NCHW tensor."""
