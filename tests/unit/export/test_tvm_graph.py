@@ -9,7 +9,7 @@ from onnx import TensorProto, helper, numpy_helper
 tvm = pytest.importorskip("tvm", reason="needs apache-tvm (pip install -e '.[dev]')")
 
 from edgeprune.export.backends.tvm.build import compile_module  # noqa: E402
-from edgeprune.export.backends.tvm.graph import fold_batch_norms, freeze_shapes  # noqa: E402
+from edgeprune.export.backends.tvm.graph import fold_batch_norms, fold_pads, freeze_shapes  # noqa: E402
 from edgeprune.export.backends.tvm.resize import replace_resizes  # noqa: E402
 from edgeprune.export.backends.tvm.sparse import import_onnx  # noqa: E402
 from edgeprune.export.backends.tvm.target import tvm_target, vector_lanes  # noqa: E402
@@ -84,3 +84,33 @@ def test_values_computed_from_shapes_become_constants():
     assert [n.op_type for n in frozen.graph.node] == ["Pad", "Relu"]
     np.testing.assert_array_equal(ort_run(frozen, x), ort_run(m, x))
     np.testing.assert_allclose(tvm_run(frozen, x), ort_run(m, x), rtol=1e-6)
+
+
+def test_a_zero_pad_before_convolutions_is_folded_into_their_padding():
+    """TensorFlow-style "same" padding of a strided depthwise convolution: asymmetric."""
+    rng = np.random.default_rng(3)
+    inits = {"pads": np.array([0, 0, 0, 1, 0, 0, 1, 2], np.int64), "w": rng.standard_normal([4, 1, 3, 3]),
+             "w2": rng.standard_normal([4, 4, 1, 1])}  # fmt: skip
+    inits = {k: v.astype(np.float32) if v.dtype == np.float64 else v for k, v in inits.items()}
+    nodes = [helper.make_node("Pad", ["x", "pads"], ["p"]),
+             helper.make_node("Conv", ["p", "w"], ["c"], group=4, strides=[2, 2], pads=[1, 0, 0, 0]),
+             helper.make_node("Conv", ["p", "w2"], ["d"]),
+             helper.make_node("Slice", ["d", "starts", "ends", "axes"], ["e"]),
+             helper.make_node("Add", ["c", "e"], ["y"])]  # fmt: skip
+    inits |= {"starts": np.array([0, 0], np.int64), "ends": np.array([4, 4], np.int64),
+              "axes": np.array([2, 3], np.int64)}  # fmt: skip
+    m = model(nodes, [1, 4, 8, 7], [1, 4, 4, 4], inits)
+    x = rng.standard_normal([1, 4, 8, 7]).astype(np.float32)
+    folded = fold_pads(m)
+    assert [n.op_type for n in folded.graph.node] == ["Conv", "Conv", "Slice", "Add"]
+    assert [list(a.ints) for a in folded.graph.node[0].attribute if a.name == "pads"] == [[1, 1, 1, 2]]
+    np.testing.assert_allclose(ort_run(folded, x), ort_run(m, x), rtol=1e-6)
+    np.testing.assert_allclose(tvm_run(folded, x), ort_run(m, x), rtol=1e-5, atol=1e-6)
+
+
+def test_a_pad_something_else_reads_stays():
+    inits = {"pads": np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "w": np.ones([2, 2, 1, 1], np.float32)}
+    nodes = [helper.make_node("Pad", ["x", "pads"], ["p"]), helper.make_node("Conv", ["p", "w"], ["c"]),
+             helper.make_node("Add", ["c", "p"], ["y"])]  # fmt: skip
+    m = model(nodes, [1, 2, 3, 3], [1, 2, 5, 5], inits)
+    assert [n.op_type for n in fold_pads(m).graph.node] == ["Pad", "Conv", "Add"]

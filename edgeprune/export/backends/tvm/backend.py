@@ -15,7 +15,7 @@ import numpy as np
 from edgeprune.contracts.manifest import CompileCheck, KernelLibrary
 from edgeprune.errors import UserError
 from edgeprune.export.backends.base import BuildJob, BuildOutput
-from edgeprune.export.backends.tvm.graph import fold_batch_norms, for_relax, freeze_shapes
+from edgeprune.export.backends.tvm.graph import fold_batch_norms, fold_pads, for_relax, freeze_shapes
 from edgeprune.export.backends.tvm.sparse import import_onnx, replace_sparse
 from edgeprune.formats.compressed import Compressed
 from edgeprune.runtime.elf import elf_arch
@@ -60,13 +60,13 @@ class TvmBackend:
             raise RuntimeError("prepare() was not called")
         shape = [int(d) for d in job.example.shape]
         job.stage("importing the model into Relax")
-        sparse_graph = fold_batch_norms(freeze_shapes(for_relax(job.dense, job.layers), job.example))
+        sparse_graph = fold_pads(fold_batch_norms(freeze_shapes(for_relax(job.dense, job.layers), job.example)))
         mod, calls = replace_sparse(import_onnx(sparse_graph, shape), job.layers)
         job.stage(f"compiling the sparse module ({calls} layers on our kernels)")
         exe, _ = compile_module(mod, self.target, self.lanes)
         export(exe, job.target, job.out / MODEL, self.link)
         job.stage("compiling the dense module")
-        dense_graph = fold_batch_norms(freeze_shapes(job.dense, job.example))
+        dense_graph = fold_pads(fold_batch_norms(freeze_shapes(job.dense, job.example)))
         dense_exe, _ = compile_module(import_onnx(dense_graph, shape), self.target, self.lanes)
         export(dense_exe, job.target, job.out / DENSE, [])
         sparse = any(isinstance(p.weight, Compressed) for p in job.layers)

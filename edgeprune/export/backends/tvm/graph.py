@@ -97,3 +97,63 @@ def fold_batch_norms(model: onnx.ModelProto) -> onnx.ModelProto:
     del out.graph.initializer[:]
     out.graph.initializer.extend(kept)
     return out
+
+
+def fold_pads(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of ``model`` in which a zero Pad of the spatial dimensions that only Convs read
+    (TensorFlow-style "same" padding before a strided or depthwise convolution) is folded into
+    those Convs' own padding. TVM would otherwise run it as a separate pass over the tensor or
+    fuse it after the previous convolution, where no schedule template applies."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    graph = out.graph
+    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for n in graph.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+    outputs = {o.name for o in graph.output}
+    dropped = []
+    for n in graph.node:
+        pads = _spatial_zero_pad(n, consts)
+        users = readers.get(n.output[0], []) if pads is not None else []
+        if pads is None or not users or n.output[0] in outputs or not all(_foldable(u, n.output[0]) for u in users):
+            continue
+        for conv in users:
+            attr = next((a for a in conv.attribute if a.name == "pads"), None)
+            old = list(attr.ints) if attr is not None else [0, 0, 0, 0]
+            new = [a + b for a, b in zip(old, pads, strict=True)]
+            if attr is None:
+                conv.attribute.append(helper.make_attribute("pads", new))
+            else:
+                attr.ints[:] = new
+            conv.input[0] = n.input[0]
+        dropped.append(n)
+    kept = [n for n in graph.node if not any(n is d for d in dropped)]
+    del graph.node[:]
+    graph.node.extend(kept)
+    return out
+
+
+def _spatial_zero_pad(n: onnx.NodeProto, consts: dict[str, np.ndarray]) -> list[int] | None:
+    """[top, left, bottom, right] of a constant-zero Pad of an NCHW tensor's H and W, else None."""
+    if n.op_type != "Pad" or len(n.input) < 2 or n.input[1] not in consts:
+        return None
+    if any(a.name == "mode" and a.s not in (b"constant", b"") for a in n.attribute):
+        return None
+    if len(n.input) > 2 and n.input[2] and (n.input[2] not in consts or np.any(consts[n.input[2]] != 0)):
+        return None
+    if len(n.input) > 3 and n.input[3]:  # axes
+        return None
+    p = [int(v) for v in consts[n.input[1]].ravel()]
+    if len(p) != 8 or any(p[i] for i in (0, 1, 4, 5)) or any(v < 0 for v in p):
+        return None
+    return [p[2], p[3], p[6], p[7]]
+
+
+def _foldable(node: onnx.NodeProto, value: str) -> bool:
+    """A 2-D Conv that reads ``value`` as its data input only, with explicit padding."""
+    auto = next((a.s for a in node.attribute if a.name == "auto_pad"), b"NOTSET")
+    return (node.op_type == "Conv" and node.input[0] == value and value not in node.input[1:]
+            and auto in (b"NOTSET", b"") and len(next((a.ints for a in node.attribute if a.name == "kernel_shape"),
+                                                      [0, 0])) == 2)  # fmt: skip
