@@ -4,17 +4,21 @@ compiler, no PyTorch, no onnxruntime in the process), and every bad input one li
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 from helpers import DIGITS_90, RESNET90, cli_without, run_cli
 
-from edgeprune.contracts.manifest import Manifest
+import edgeprune.targets
+from edgeprune.contracts.manifest import MANIFEST, Manifest
 from edgeprune.errors import UserError
 from edgeprune.export.compile import CompileRequest, compile_artifact
+from edgeprune.fsio import sha256_file
 from edgeprune.runtime.runner import open_runner
 
 pytest.importorskip("tvm", reason="the TVM backend's tests need apache-tvm (pip install -e '.[dev]')")
+BOARDS_DIR = Path(edgeprune.targets.__file__).parent
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +110,25 @@ def test_a_board_module_is_cross_compiled_and_verifies_under_emulation(board, cp
     # an aarch64 module is refused on this machine before it is loaded
     code, _, err = run_cli(["bench", art, "--seconds", "0.1"], capsys)
     assert code == 2 and "for aarch64" in err
+
+
+def test_a_module_that_is_not_a_library_is_one_line_even_when_its_hash_matches(tvm_artifact, tmp_path, capsys):
+    """A bad compile (the manifest describes the file it wrote): refused when loaded, one line."""
+    art = shutil.copytree(tvm_artifact, tmp_path / "art")
+    (art / "model.so").write_bytes(b"\x7fELF" + bytes([2, 1, 1]) + bytes(11) + (62).to_bytes(2, "little") + bytes(64))
+    doc = json.loads((art / MANIFEST).read_text())
+    doc["files"]["model"].update(sha256=sha256_file(art / "model.so"), bytes=(art / "model.so").stat().st_size)
+    (art / MANIFEST).write_text(json.dumps(doc))
+    code, _, err = run_cli(["bench", art, "--seconds", "0.1"], capsys)
+    assert code == 2 and "model.so is not a loadable TVM module" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_cpu_tvm_cannot_build_for_is_refused_before_any_work(checkpoints, tmp_path, capsys):
+    targets = tmp_path / "targets"
+    (targets / "calibration").mkdir(parents=True)
+    rpi4 = (BOARDS_DIR / "rpi4.toml").read_text()
+    (targets / "odd.toml").write_text(rpi4.replace('name = "rpi4"', 'name = "odd"').replace("cortex-a72", "cortex-z99"))
+    shutil.copy(BOARDS_DIR / "calibration" / "rpi4.json", targets / "calibration")
+    code, _, err = run_cli(["compile", checkpoints(**DIGITS_90), "--backend", "tvm", "--target", "odd",
+                            "--targets-dir", targets, "-o", tmp_path / "art"], capsys)  # fmt: skip
+    assert code == 2 and "does not know CPU 'cortex-z99'" in err and not (tmp_path / "art").exists()

@@ -8,6 +8,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 tvm = pytest.importorskip("tvm", reason="needs apache-tvm (pip install -e '.[dev]')")
 
+from edgeprune.errors import UserError  # noqa: E402
 from edgeprune.export.backends.tvm.build import compile_module  # noqa: E402
 from edgeprune.export.backends.tvm.graph import fold_batch_norms, fold_pads, freeze_shapes  # noqa: E402
 from edgeprune.export.backends.tvm.resize import replace_resizes  # noqa: E402
@@ -114,3 +115,10 @@ def test_a_pad_something_else_reads_stays():
              helper.make_node("Add", ["c", "p"], ["y"])]  # fmt: skip
     m = model(nodes, [1, 2, 3, 3], [1, 2, 5, 5], inits)
     assert [n.op_type for n in fold_pads(m).graph.node] == ["Pad", "Conv", "Add"]
+
+
+def test_an_operator_the_importer_refuses_is_named_with_its_layer():
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Det", ["r"], ["y"], name="head/det")]
+    m = model(nodes, [1, 2, 3, 3], [1, 2], {})
+    with pytest.raises(UserError, match=r"TVM's ONNX importer refused the model \(layer head/det, op Det\)"):
+        import_onnx(m, [1, 2, 3, 3])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from edgeprune.errors import UserError
 from edgeprune.targets import Target
 
 # targets/*.toml feature names -> LLVM's AArch64 attributes
@@ -19,6 +20,13 @@ def cpu_target(target: Target) -> dict[str, Any]:
 
     if target.cpu.arch == "native":
         return {"kind": "llvm", "mcpu": codegen.llvm_get_system_cpu(), "num-cores": target.threads}
+    if target.cpu.arch != "aarch64" or not target.cpu.triple.startswith("aarch64"):
+        raise UserError(f"target {target.name}: the TVM backend builds for this machine and aarch64 boards, "
+                        f"not {target.cpu.arch} ({target.cpu.triple or 'no triple'})")  # fmt: skip
+    if target.cpu.mcpu and not codegen.llvm_is_valid_cpu(target.cpu.mcpu, target.cpu.triple):
+        raise UserError(f"target {target.name}: TVM's LLVM {codegen.llvm_version_major()} does not know CPU "
+                        f"'{target.cpu.mcpu}' for {target.cpu.triple}; set cpu.mcpu in {target.path.name} to one "
+                        "it knows (e.g. cortex-a72, cortex-a76, cortex-a78ae)")  # fmt: skip
     mattr = sorted({a for f in target.cpu.features for a in _MATTR.get(f, [])})
     return {"kind": "llvm", "mtriple": target.cpu.triple, "mcpu": target.cpu.mcpu, "mattr": mattr,
             "num-cores": target.cpu.cores or target.threads}  # fmt: skip
