@@ -90,6 +90,8 @@ def compile_cmd(
     input_size: Annotated[str | None, typer.Option(help="Deploy resolution HxW, e.g. 224x224 (default: the workload's, which the checkpoint's graph was exported at).")] = None,  # noqa: E501
     force: Annotated[bool, typer.Option("--force", help="Replace the output directory if it exists.")] = False,
     backend: Annotated[str, typer.Option(help="Compile backend: onnxruntime (sparse ONNX + our kernel library), or tvm (a TVM module with our kernels linked in, and a dense TVM module; needs pip install 'edgeprune[tvm]').")] = "onnxruntime",  # noqa: E501
+    tune_trials: Annotated[int, typer.Option(min=0, help="--backend tvm: tune the dense functions with MetaSchedule for N trials in all, on this machine, adding to the target's tuning database (0: apply the database if there is one).")] = 0,  # noqa: E501
+    tuning_db: Annotated[Path | None, typer.Option(help="--backend tvm: the tuning database directory (default: the target's, under EDGEPRUNE_CACHE); one tuned for another target is refused.")] = None,  # noqa: E501
     targets_dir: TargetsDirOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -102,9 +104,11 @@ def compile_cmd(
     check_output(output, force, directory=True)  # before PyTorch is imported: an unwritable output fails at once
     size = _size(input_size)
 
+    from edgeprune.export.backends.base import Tuning
     from edgeprune.export.compile import CompileRequest, compile_artifact
 
-    req = CompileRequest(checkpoint, target, output, format_policy, force, size, targets_dir, backend)
+    req = CompileRequest(checkpoint, target, output, format_policy, force, size, targets_dir, backend,
+                         Tuning(tune_trials, tuning_db))  # fmt: skip
     with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=err, disable=as_json,
                   transient=True) as progress:  # fmt: skip
         stage = progress.add_task("starting", total=None)
@@ -121,6 +125,8 @@ def compile_cmd(
         trt = manifest.gpu.tensorrt
         out.print(f"GPU ({manifest.gpu.cuda_arch}): " + (trt["skipped"] if "skipped" in trt else
                   f"TensorRT-ready {trt['onnx']} with 2:4 weights; on the board: {trt['build']}"))  # fmt: skip
+    if manifest.tuning:
+        out.print(f"tuning: {manifest.tuning}")
     out.print(f"wrote {output}/ (target {manifest.target.name}, {manifest.target.arch})")
 
 

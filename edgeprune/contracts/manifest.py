@@ -167,6 +167,7 @@ class Manifest(Contract):
     summary: Summary
     check: CompileCheck
     gpu: GpuPath | None = None
+    tuning: str | None = None  # TVM: the tuning records applied, in words
 
     @classmethod
     def read(cls, artifact: Path) -> Manifest:

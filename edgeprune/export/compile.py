@@ -35,7 +35,7 @@ from edgeprune.contracts.manifest import (
 from edgeprune.costmodel.table import CostTable
 from edgeprune.errors import UserError
 from edgeprune.export.backends import DEFAULT_BACKEND, get_backend
-from edgeprune.export.backends.base import BuildJob, BuildOutput
+from edgeprune.export.backends.base import BuildJob, BuildOutput, Tuning
 from edgeprune.export.choose import DEFAULT_BLOCKS, DEFAULT_NM
 from edgeprune.export.input_size import check_input_size
 from edgeprune.export.plan import PlannedLayer, Shapes, plan_layers
@@ -56,6 +56,7 @@ class CompileRequest:
     input_size: tuple[int, int] | None = None  # deploy resolution (H, W); default: the workload's
     targets_dir: Path | None = None  # user target files, searched first
     backend: str = DEFAULT_BACKEND
+    tuning: Tuning = dataclasses.field(default_factory=Tuning)
 
 
 def _pruning_shapes(masks: MaskSet) -> tuple[Shapes, Shapes]:
@@ -74,6 +75,8 @@ def compile_artifact(req: CompileRequest, on_stage: Callable[[str], None] | None
     target = load_target(req.target, req.targets_dir)
     table = CostTable.load(target.calibration_path)
     backend = get_backend(req.backend)
+    if (req.tuning.trials or req.tuning.database) and not backend.tunes:
+        raise UserError(f"--tune-trials and --tuning-db apply to --backend tvm, not {req.backend}")
     backend.prepare(target, stage)
     stage("loading checkpoint")
     ckpt = load_checkpoint(req.checkpoint)
@@ -87,7 +90,7 @@ def compile_artifact(req: CompileRequest, on_stage: Callable[[str], None] | None
     stage("choosing formats")
     layers = plan_layers(dense, x, table, req.policy, *_pruning_shapes(ckpt.masks))
     with staged_dir(req.out, req.force) as tmp:
-        built = backend.build(BuildJob(target, dense, layers, x, tmp, stage))
+        built = backend.build(BuildJob(target, dense, layers, x, tmp, stage, req.tuning))
         batch: str | int = "batch" if built.batch is None else built.batch
         inp = TensorSpec(name=dense.graph.input[0].name, shape=[batch, *x.shape[1:]], dtype="float32")
         manifest = _manifest(req, backend.name, target, ckpt.meta, layers, built, tmp, inp, table.measured)
@@ -130,4 +133,5 @@ def _manifest(
                         size_ratio=model_bytes / dense_bytes),  # fmt: skip
         check=built.check,
         gpu=built.gpu,
+        tuning=built.tuning,
     )

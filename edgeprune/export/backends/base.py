@@ -22,6 +22,14 @@ from edgeprune.targets import Target
 
 
 @dataclasses.dataclass
+class Tuning:
+    """``compile --tune-trials N --tuning-db DIR`` (backends that tune: ``tunes = True``)."""
+
+    trials: int = 0
+    database: Path | None = None  # None: the target's database in the cache
+
+
+@dataclasses.dataclass
 class BuildJob:
     target: Target
     dense: onnx.ModelProto  # standard ops, BatchNorm folded, one output per task
@@ -29,6 +37,7 @@ class BuildJob:
     example: np.ndarray  # one input at the deploy resolution, for the output checks
     out: Path  # the staged artifact directory to write into
     stage: Callable[[str], None]  # progress: a step started
+    tuning: Tuning = dataclasses.field(default_factory=Tuning)
 
 
 @dataclasses.dataclass
@@ -38,10 +47,12 @@ class BuildOutput:
     check: CompileCheck
     gpu: GpuPath | None = None
     batch: int | None = None  # the batch the model was compiled for; None: any (ONNX's dynamic batch)
+    tuning: str | None = None  # what tuning records were applied, in words
 
 
 class Backend(Protocol):
     name: str
+    tunes: bool  # whether it takes --tune-trials / --tuning-db
 
     def prepare(self, target: Target, stage: Callable[[str], None]) -> None:
         """Check and build what the target needs (a kernel library, a toolchain) before the slow

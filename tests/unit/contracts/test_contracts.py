@@ -27,7 +27,7 @@ def test_a_valid_manifest_round_trips(tmp_path):
     manifest = Manifest.read(art)
     assert manifest.target.power.sensor == "none" and manifest.backend == "onnxruntime"
     assert manifest.path(art, "model") == art / "model.onnx"
-    assert json.loads(manifest.to_json()) == {**manifest_doc(), "gpu": None,
+    assert json.loads(manifest.to_json()) == {**manifest_doc(), "gpu": None, "tuning": None,
                                               "check": {**manifest_doc()["check"], "with_library": None,
                                                         "max_rel_error_dense_module": None}}  # fmt: skip
 

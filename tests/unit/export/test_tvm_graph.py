@@ -32,7 +32,7 @@ def ort_run(m, x):
 
 def tvm_run(m, x):
     target = tvm_target(load_target("host"))
-    exe, _ = compile_module(import_onnx(m, list(x.shape)), target, vector_lanes(target))
+    exe, _, _ = compile_module(import_onnx(m, list(x.shape)), target, vector_lanes(target))
     return tvm.relax.VirtualMachine(exe, tvm.cpu())["main"](tvm.runtime.tensor(x)).numpy()
 
 

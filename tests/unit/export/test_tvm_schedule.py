@@ -49,7 +49,7 @@ def test_each_convolution_class_is_scheduled_and_exact(conv):
     x = np.random.default_rng(1).standard_normal([1, conv["cin"], hw, hw]).astype(np.float32)
     want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     target = tvm_target(load_target("host"))
-    exe, scheduled = compile_module(import_onnx(model, list(x.shape)), target, vector_lanes(target))
+    exe, _, scheduled = compile_module(import_onnx(model, list(x.shape)), target, vector_lanes(target))
     assert scheduled == 1
     got = tvm.relax.VirtualMachine(exe, tvm.cpu())["main"](tvm.runtime.tensor(x)).numpy()
     assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()

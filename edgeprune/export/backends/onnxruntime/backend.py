@@ -30,6 +30,7 @@ def _max_rel_error(got: list[np.ndarray], want: list[np.ndarray]) -> float:
 
 class OrtBackend:
     name = "onnxruntime"
+    tunes = False
 
     def __init__(self) -> None:
         self.library: Path | None = None

@@ -8,9 +8,11 @@ both modules' outputs against ONNX Runtime's dense model."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 
 from edgeprune.contracts.manifest import CompileCheck, KernelLibrary
 from edgeprune.errors import UserError
@@ -31,6 +33,7 @@ def _max_rel_error(got: list[np.ndarray], want: list[np.ndarray]) -> float:
 
 class TvmBackend:
     name = "tvm"
+    tunes = True
 
     def __init__(self) -> None:
         self.link: list[str] = []
@@ -59,15 +62,16 @@ class TvmBackend:
         if self.target is None:
             raise RuntimeError("prepare() was not called")
         shape = [int(d) for d in job.example.shape]
+        dense_graph = fold_pads(fold_batch_norms(freeze_shapes(job.dense, job.example)))
+        database, tuning = self._tuning(job, dense_graph, shape)
         job.stage("importing the model into Relax")
         sparse_graph = fold_pads(fold_batch_norms(freeze_shapes(for_relax(job.dense, job.layers), job.example)))
         mod, calls = replace_sparse(import_onnx(sparse_graph, shape), job.layers)
         job.stage(f"compiling the sparse module ({calls} layers on our kernels)")
-        exe, _ = compile_module(mod, self.target, self.lanes)
+        exe, tuned, _ = compile_module(mod, self.target, self.lanes, database)
         export(exe, job.target, job.out / MODEL, self.link)
         job.stage("compiling the dense module")
-        dense_graph = fold_pads(fold_batch_norms(freeze_shapes(job.dense, job.example)))
-        dense_exe, _ = compile_module(import_onnx(dense_graph, shape), self.target, self.lanes)
+        dense_exe, _, _ = compile_module(import_onnx(dense_graph, shape), self.target, self.lanes, database)
         export(dense_exe, job.target, job.out / DENSE, [])
         sparse = any(isinstance(p.weight, Compressed) for p in job.layers)
         return BuildOutput(
@@ -75,7 +79,26 @@ class TvmBackend:
             library=KernelLibrary(file=MODEL, abi=ABI_VERSION, arch=elf_arch(job.out / MODEL)) if sparse else None,
             check=self._check(job),
             batch=shape[0],
+            tuning=f"{tuning}: {tuned} functions of the sparse module scheduled from it" if tuning else None,
         )
+
+    def _tuning(self, job: BuildJob, dense_graph: onnx.ModelProto, shape: list[int]) -> tuple[Path | None, str]:
+        """The tuning database to apply (tuned first when --tune-trials asks), and its description."""
+        from edgeprune.export.backends.tvm.build import legalize
+        from edgeprune.export.backends.tvm.tuning import check_database, database_dir, tune
+
+        path = database_dir(self.target, job.target.name, job.tuning.database)
+        ready = check_database(path, self.target)
+        if job.tuning.trials:
+            if job.target.library != "host":
+                raise UserError(f"--tune-trials measures on the machine that compiles; {job.target.name} is another "
+                                "machine: tune there and pass its database with --tuning-db")  # fmt: skip
+            mod = legalize(import_onnx(dense_graph, shape), self.target, self.lanes)
+            tune(mod, self.target, path, job.tuning.trials, job.stage)
+            ready = True
+        elif job.tuning.database is not None and not ready:
+            raise UserError(f"tuning database {path} holds no records; make it with --tune-trials N")
+        return (path, f"MetaSchedule database {path}") if ready else (None, "")
 
     def _check(self, job: BuildJob) -> CompileCheck:
         from edgeprune.runtime.elf import host_arch

@@ -13,21 +13,41 @@ from typing import Any
 from edgeprune.errors import UserError, one_line
 from edgeprune.export.backends.tvm.resize import replace_resizes
 from edgeprune.export.backends.tvm.schedule import schedule_module
+from edgeprune.export.backends.tvm.tuning import apply
 from edgeprune.targets import Target
 
 
-def compile_module(mod: Any, target: Any, lanes: int) -> tuple[Any, int]:
-    """``mod`` compiled for ``target``: the executable and how many convolutions the templates
-    scheduled (the rest run TVM's default schedule)."""
+def legalize(mod: Any, target: Any, lanes: int) -> Any:
+    """``mod`` with separable resizes, legalised and fused into PrimFuncs, none scheduled yet."""
     import tvm
     from tvm.relax.backend.cpu_generic import pipeline as cpu
 
     mod, _ = replace_resizes(mod, lanes)
     with target:
-        mod = tvm.transform.Sequential([*cpu.library_dispatch_passes(target), *cpu.legalize_passes(target)])(mod)
-        mod, scheduled = schedule_module(mod, lanes)
+        return tvm.transform.Sequential([*cpu.library_dispatch_passes(target), *cpu.legalize_passes(target)])(mod)
+
+
+def compile_module(mod: Any, target: Any, lanes: int, database: Path | None = None) -> tuple[Any, int, int]:
+    """``mod`` compiled for ``target``: the executable, how many functions the tuning
+    ``database`` scheduled and how many convolutions the templates did (the rest run TVM's
+    default schedule)."""
+    import tvm
+    from tvm.relax.backend.cpu_generic import pipeline as cpu
+
+    mod = legalize(mod, target, lanes)
+    tuned = 0
+    if database is not None:
+        mod = apply(mod, target, database)
+        tuned = sum(1 for f in mod.functions.values() if _is_scheduled(f))
+    mod, scheduled = schedule_module(mod, lanes)
+    with target:
         mod = tvm.transform.Sequential([*cpu.dataflow_lower_passes(target), *cpu.finalize_passes(target)])(mod)
-    return tvm.compile(mod, target=target, relax_pipeline=None), scheduled
+    return tvm.compile(mod, target=target, relax_pipeline=None), tuned, scheduled
+
+
+def _is_scheduled(func: Any) -> bool:
+    attrs = getattr(func, "attrs", None)
+    return attrs is not None and "tirx.is_scheduled" in attrs and bool(attrs["tirx.is_scheduled"])
 
 
 def export(executable: Any, board: Target, out: Path, link: list[str]) -> None:

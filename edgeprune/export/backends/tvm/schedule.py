@@ -140,14 +140,15 @@ def schedule_elementwise(func: Any, lanes: int) -> Any | None:
 
 def schedule_module(mod: Any, lanes: int) -> tuple[Any, int]:
     """Every convolution PrimFunc of ``mod`` scheduled by its template, every elementwise one
-    vectorised; how many convolutions were scheduled."""
+    vectorised (those the tuning database scheduled are left as they are); how many convolutions
+    were scheduled."""
     import tvm
 
     done = 0
     updates = {}
     for gv, func in mod.functions.items():
-        if not isinstance(func, tvm.tirx.PrimFunc):
-            continue
+        if not isinstance(func, tvm.tirx.PrimFunc) or (func.attrs is not None and "tirx.is_scheduled" in func.attrs):
+            continue  # a function the tuning database scheduled, or one made scheduled (Resize)
         scheduled = schedule_conv(func, lanes) if "conv" in gv.name_hint else None
         done += scheduled is not None
         scheduled = scheduled or schedule_elementwise(func, lanes)

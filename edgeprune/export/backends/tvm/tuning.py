@@ -1,0 +1,103 @@
+"""MetaSchedule tuning for the TVM backend (``compile --tune-trials N``): the dense module's
+functions are tuned on this machine, the records kept in a JSON database per target (by default
+under ``EDGEPRUNE_CACHE``, ``--tuning-db DIR`` to choose), and every later compile for the same
+target applies them, to the sparse and the dense module alike; a function the database does not
+hold keeps the schedule templates. A database records the target it was tuned for
+(``target.json``) and is refused for any other: a schedule tuned for one CPU can be wrong-sized
+or illegal on another. Tuning measures on the machine that compiles, so it is for the host;
+a board's database is made on the board and passed with ``--tuning-db``."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from edgeprune.errors import UserError
+from edgeprune.fsio import cache_dir
+
+TARGET_FILE = "target.json"
+RECORDS = ("database_workload.json", "database_tuning_record.json")  # MetaSchedule's JSON database
+
+
+def target_json(target: Any) -> str:
+    return json.dumps(json.loads(str(target)), sort_keys=True)
+
+
+def database_dir(target: Any, name: str, explicit: Path | None) -> Path:
+    """``explicit``, or this target's database in the cache."""
+    if explicit is not None:
+        return explicit
+    digest = hashlib.sha256(target_json(target).encode()).hexdigest()[:12]
+    return cache_dir() / "tvm-tuning" / f"{name}-{digest}"
+
+
+def check_database(path: Path, target: Any) -> bool:
+    """Whether ``path`` holds records for ``target``; a database for another target, or a
+    directory that is not a tuning database, is refused."""
+    if not path.exists():
+        return False
+    if not path.is_dir():
+        raise UserError(f"tuning database {path} is not a directory")
+    recorded = path / TARGET_FILE
+    if not recorded.is_file():
+        if any(path.iterdir()):
+            raise UserError(f"{path} is not an edgeprune tuning database (no {TARGET_FILE})")
+        return False
+    try:
+        theirs = json.loads(recorded.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        raise UserError(f"{recorded} cannot be read as JSON; delete the database or choose another "
+                        "--tuning-db") from None
+    ours = json.loads(target_json(target))
+    if not isinstance(theirs, dict) or json.dumps(theirs, sort_keys=True) != target_json(target):
+        kind = _cpu(theirs) if isinstance(theirs, dict) else "an unreadable target"
+        raise UserError(f"tuning database {path} was tuned for another target ({kind}); this compile is for "
+                        f"{_cpu(ours)}: choose another --tuning-db")  # fmt: skip
+    return all((path / r).is_file() for r in RECORDS)
+
+
+def _cpu(target: dict[str, Any]) -> str:
+    return " ".join(str(target[k]) for k in ("mtriple", "mcpu") if k in target) or str(target.get("kind", "?"))
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """MetaSchedule prints its tables on stdout, which --json keeps for the result."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # what Python code prints, and what C++ does
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def tune(mod: Any, target: Any, path: Path, trials: int, stage: Callable[[str], None]) -> None:
+    """Tune ``mod``'s functions (legalised, unscheduled) on this machine for ``trials`` trials in
+    all, adding the records to the database at ``path``."""
+    from tvm.s_tir import meta_schedule as ms
+
+    path.mkdir(parents=True, exist_ok=True)
+    (path / TARGET_FILE).write_text(target_json(target) + "\n")
+    tasks = ms.relax_integration.extract_tasks(mod, target)
+    stage(f"tuning {len(tasks)} functions with MetaSchedule ({trials} trials; records in {path})")
+    with _stdout_to_stderr():
+        ms.relax_integration.tune_relax(mod, {}, target, str(path), max_trials_global=trials,
+                                        num_trials_per_iter=min(64, trials))  # fmt: skip
+
+
+def apply(mod: Any, target: Any, path: Path) -> Any:
+    """``mod`` (legalised) with the database's best schedule for every function it holds."""
+    from tvm import relax
+
+    with target:
+        return relax.transform.MetaScheduleApplyDatabase(str(path))(mod)

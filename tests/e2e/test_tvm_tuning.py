@@ -1,0 +1,59 @@
+"""`compile --backend tvm --tune-trials N --tuning-db DIR`: MetaSchedule tunes the dense
+functions on this machine into a database that later compiles for the same target apply; a
+database for another target, tuning for another machine, and tuning options with the ONNX
+Runtime backend are each one line, exit 2, nothing written."""
+
+import json
+
+import pytest
+from helpers import DIGITS_90, run_cli
+
+pytest.importorskip("tvm", reason="the TVM backend's tests need apache-tvm (pip install -e '.[dev]')")
+pytest.importorskip("xgboost", reason="MetaSchedule's cost model needs xgboost (pip install -e '.[dev]')")
+
+
+@pytest.mark.slow
+def test_a_database_tuned_here_is_applied_by_later_compiles(checkpoints, tmp_path, capsys):
+    db, ckpt = tmp_path / "db", checkpoints(**DIGITS_90)
+    code, out, err = run_cli(["compile", ckpt, "--backend", "tvm", "--tune-trials", "8", "--tuning-db", db,
+                              "-o", tmp_path / "tuned", "--json"], capsys)  # fmt: skip
+    assert code == 0, err
+    first = json.loads(out)  # MetaSchedule's tables went to stderr, not into the JSON
+    assert first["tuning"].startswith(f"MetaSchedule database {db}")
+    assert json.loads((db / "target.json").read_text())["kind"] == "llvm"
+    assert (db / "database_tuning_record.json").read_text().strip()  # records were written
+    # a later compile applies the records without tuning again; its outputs still match
+    code, out, err = run_cli(["compile", ckpt, "--backend", "tvm", "--tuning-db", db, "-o", tmp_path / "again",
+                              "--json"], capsys)  # fmt: skip
+    again = json.loads(out)
+    assert code == 0 and again["tuning"] == first["tuning"].replace(str(tmp_path / "tuned"), str(tmp_path / "again"))
+    assert again["check"]["max_rel_error_with_library"] < 1e-5 and again["check"]["max_rel_error_dense_module"] < 1e-5
+
+
+def compile_fails(args, checkpoints, tmp_path, capsys):
+    code, _, err = run_cli(["compile", checkpoints(**DIGITS_90), *args, "-o", tmp_path / "art"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and not (tmp_path / "art").exists()
+    return err
+
+
+def test_a_database_tuned_for_another_target_is_refused(checkpoints, tmp_path, capsys):
+    db = tmp_path / "db"
+    db.mkdir()
+    (db / "target.json").write_text(json.dumps({"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a72"}))
+    err = compile_fails(["--backend", "tvm", "--tuning-db", db], checkpoints, tmp_path, capsys)
+    assert "was tuned for another target (aarch64-linux-gnu cortex-a72)" in err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--backend", "tvm", "--tune-trials", "4", "--target", "rpi4"], "measures on the machine that compiles"),
+    (["--tune-trials", "4"], "apply to --backend tvm, not onnxruntime"),
+])  # fmt: skip
+def test_tuning_where_it_cannot_be_done_is_refused(args, message, checkpoints, tmp_path, capsys):
+    assert message in compile_fails(args, checkpoints, tmp_path, capsys)
+
+
+def test_a_directory_that_is_not_a_database_is_refused(checkpoints, tmp_path, capsys):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "x.txt").write_text("mine")
+    err = compile_fails(["--backend", "tvm", "--tuning-db", tmp_path / "notes"], checkpoints, tmp_path, capsys)
+    assert "is not an edgeprune tuning database" in err
