@@ -83,7 +83,7 @@ def main() -> None:
             r = row["vs_dense_ort"]
             print(f"{name:22s} " + "  ".join(f"{k} {row['p50_ms'][k]:7.2f} ms ({r[k]:.2f})" for k in MODELS)
                   + f"  sparse TVM / ORT+lib {row['sparse_tvm_vs_ort_library']:.2f}"
-                  + f"  compile ORT {row['compile_s']['onnxruntime']:.0f} s, TVM {row['compile_s']['tvm']:.0f} s",
+                  + f"  compile ORT {row['compile_s']['onnxruntime']:.1f} s, TVM {row['compile_s']['tvm']:.1f} s",
                   flush=True)  # fmt: skip
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -97,8 +97,8 @@ def main() -> None:
         p, r = row["p50_ms"], row["vs_dense_ort"]
         md.append(f"| {row['case']} | {p['dense ORT']:.2f} | {p['ORT + library']:.2f} ({r['ORT + library']:.2f}) | "
                   f"{p['dense TVM']:.2f} ({r['dense TVM']:.2f}) | {p['sparse TVM']:.2f} ({r['sparse TVM']:.2f}) | "
-                  f"{row['sparse_tvm_vs_ort_library']:.2f} | {row['compile_s']['onnxruntime']:.0f} / "
-                  f"{row['compile_s']['tvm']:.0f} | {row['bytes']['onnx model']:,} / "
+                  f"{row['sparse_tvm_vs_ort_library']:.2f} | {row['compile_s']['onnxruntime']:.1f} / "
+                  f"{row['compile_s']['tvm']:.1f} | {row['bytes']['onnx model']:,} / "
                   f"{row['bytes']['tvm model.so']:,} | "
                   f"{max(row['max_rel_error_vs_dense_ort'].values()):.1e} |")  # fmt: skip
     out.with_suffix(".md").write_text("\n".join(md) + "\n")

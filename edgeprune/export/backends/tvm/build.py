@@ -18,11 +18,15 @@ from edgeprune.targets import Target
 
 
 def legalize(mod: Any, target: Any, lanes: int) -> Any:
-    """``mod`` with separable resizes, legalised and fused into PrimFuncs, none scheduled yet."""
+    """``mod`` with separable resizes and fast exp, legalised and fused into PrimFuncs, none
+    scheduled yet."""
     import tvm
     from tvm.relax.backend.cpu_generic import pipeline as cpu
 
     mod, _ = replace_resizes(mod, lanes)
+    # exp as TVM's vectorisable polynomial instead of a libm call per element (Softplus heads:
+    # 0.20 -> 0.13 ms on mtl-resnet's depth head; the outputs still match ONNX Runtime's to 1e-6)
+    mod = tvm.relax.transform.FastMathTransform()(mod)
     with target:
         return tvm.transform.Sequential([*cpu.library_dispatch_passes(target), *cpu.legalize_passes(target)])(mod)
 
