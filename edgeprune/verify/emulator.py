@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from edgeprune.errors import UserError
@@ -52,16 +53,27 @@ def emulated_python() -> Path:
     """The cached aarch64 environment (made on first use, about half a minute)."""
     _need_tools()
     home = cache_dir() / f"emulated-aarch64-py{PYTHON}"
-    if (home / "ready").is_file():
-        return home
-    work = Path(tempfile.mkdtemp(prefix=".emulated.", dir=cache_dir()))
-    try:
+
+    def make(work: Path) -> None:
         root = subprocess.run(["mmdebstrap", "--variant=extract", "--architectures=arm64",
                                f"--include={','.join(PACKAGES)}", SUITE, str(work / "root"), _mirror()],
                               capture_output=True, text=True)  # fmt: skip
         if root.returncode != 0:
             raise UserError(f"mmdebstrap could not make the arm64 root: {root.stderr.strip().splitlines()[-1:]}")
         _pip(["install", "--target", str(work / "site"), *WHEELS], "aarch64 wheels")
+
+    return _made_once(home, make)
+
+
+def _made_once(home: Path, make: Callable[[Path], None]) -> Path:
+    """``home``, made by ``make`` in a temporary directory beside it and renamed into place with
+    a ``ready`` mark, unless it is already there: an interrupted make leaves nothing half-made."""
+    if (home / "ready").is_file():
+        return home
+    home.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{home.name}.", dir=home.parent))
+    try:
+        make(work)
         (work / "ready").write_text("ok\n")
         if home.exists():
             shutil.rmtree(home)
@@ -82,26 +94,16 @@ def _pip(args: list[str], what: str) -> None:
 def emulated_tvm_runtime(env: Path) -> Path:
     """The aarch64 TVM runtime for ``env`` (made on first use): tvm-ffi installed beside the
     other wheels, and ``libtvm_runtime.so``. Returns the library's path."""
-    home = env / "tvm"
-    lib = home / "libtvm_runtime.so"
-    if (home / "ready").is_file():
-        return lib
-    work = Path(tempfile.mkdtemp(prefix=".tvm.", dir=env))
-    try:
+
+    def make(work: Path) -> None:
         _pip(["install", "--target", str(work / "site"), TVM_FFI], "the aarch64 tvm-ffi wheel")
         _pip(["download", "--dest", str(work / "wheel"), "--no-deps", TVM], "the aarch64 apache-tvm wheel")
         wheel = next((work / "wheel").glob("*.whl"))
         with zipfile.ZipFile(wheel) as zf:
             (work / "libtvm_runtime.so").write_bytes(zf.read("tvm/lib/libtvm_runtime.so"))
         shutil.rmtree(work / "wheel")
-        (work / "ready").write_text("ok\n")
-        if home.exists():
-            shutil.rmtree(home)
-        work.rename(home)
-    finally:
-        if work.exists():
-            shutil.rmtree(work, ignore_errors=True)
-    return lib
+
+    return _made_once(env / "tvm", make) / "libtvm_runtime.so"
 
 
 def run_emulated(env: Path, qemu_cpu: str, script: Path, args: list[str]) -> subprocess.CompletedProcess[str]:

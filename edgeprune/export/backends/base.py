@@ -50,6 +50,11 @@ class BuildOutput:
     tuning: str | None = None  # what tuning records were applied, in words
 
 
+def max_rel_error(got: list[np.ndarray], want: list[np.ndarray]) -> float:
+    """The worst output's largest difference, relative to that output's largest magnitude."""
+    return max(float(np.abs(g - w).max() / (np.abs(w).max() + 1e-12)) for g, w in zip(got, want, strict=True))
+
+
 class Backend(Protocol):
     name: str
     tunes: bool  # whether it takes --tune-trials / --tuning-db

@@ -10,6 +10,12 @@ from edgeprune.contracts.sweep import SweepConfig
 from edgeprune.errors import Interrupted, forget_interrupt, interrupt
 
 
+@pytest.fixture(autouse=True)
+def _forget():
+    yield
+    forget_interrupt()  # the next test starts uninterrupted
+
+
 @pytest.fixture
 def config(monkeypatch):
     # the dense cell is evaluated without a model: these tests are about the loop
@@ -28,11 +34,8 @@ def test_a_cleanup_that_fails_under_a_signal_stops_the_sweep(tmp_path, monkeypat
         raise FileNotFoundError("a temporary the cleanup expected")
 
     monkeypatch.setattr(run, "prune", prune)
-    try:
-        with pytest.raises(Interrupted) as caught:
-            run.run_sweep(config, tmp_path / "out")
-    finally:
-        forget_interrupt()
+    with pytest.raises(Interrupted) as caught:
+        run.run_sweep(config, tmp_path / "out")
     assert caught.value.signum == 2 and pruned == [0.5]  # the 90% cell was never started
     assert not list((tmp_path / "out").glob("cells/*/cell.json"))[1:]  # only the dense cell was recorded
 
@@ -47,9 +50,6 @@ def test_a_swallowed_signal_still_stops_the_sweep_before_its_next_cell(tmp_path,
         return real(c, *args)
 
     monkeypatch.setattr(run, "_run_cell", cell)
-    try:
-        with pytest.raises(Interrupted) as caught:
-            run.run_sweep(config, tmp_path / "out")
-    finally:
-        forget_interrupt()
+    with pytest.raises(Interrupted) as caught:
+        run.run_sweep(config, tmp_path / "out")
     assert caught.value.signum == 15

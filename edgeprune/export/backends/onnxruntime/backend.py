@@ -10,22 +10,17 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import onnx
 
 from edgeprune.contracts.manifest import CompileCheck, KernelLibrary
 from edgeprune.errors import UserError
-from edgeprune.export.backends.base import BuildJob, BuildOutput
+from edgeprune.export.backends.base import BuildJob, BuildOutput, max_rel_error
 from edgeprune.export.backends.onnxruntime.rewrite import rewrite
 from edgeprune.export.gpu import tensorrt_path
 from edgeprune.export.kernel_build import cross_library
 from edgeprune.runtime.elf import elf_arch
 from edgeprune.runtime.kernel_library import ABI_VERSION, check_library, host_library, session
 from edgeprune.targets import Target
-
-
-def _max_rel_error(got: list[np.ndarray], want: list[np.ndarray]) -> float:
-    return max(float(np.abs(g - w).max() / (np.abs(w).max() + 1e-12)) for g, w in zip(got, want, strict=True))
 
 
 class OrtBackend:
@@ -57,11 +52,11 @@ class OrtBackend:
         sparse_bytes = sparse.SerializeToString()
         native = job.target.library == "host"
         # A library built for another CPU cannot run here: edgeprune verify runs it under emulation.
-        with_lib = _max_rel_error(session(sparse_bytes, library=self.library).run(None, feed), want) if native else None
+        with_lib = max_rel_error(session(sparse_bytes, library=self.library).run(None, feed), want) if native else None
         check = CompileCheck(
             input="the workload's first calibration example, resized to the input shape",
             max_rel_error_with_library=with_lib,
-            max_rel_error_fallback=_max_rel_error(session(sparse_bytes).run(None, feed), want),
+            max_rel_error_fallback=max_rel_error(session(sparse_bytes).run(None, feed), want),
             with_library=None if native else f"not run here (library for {job.target.cpu.arch}): run edgeprune verify",
         )  # fmt: skip
         job.stage("writing artifact")

@@ -11,12 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import onnx
 
 from edgeprune.contracts.manifest import CompileCheck, KernelLibrary
 from edgeprune.errors import UserError
-from edgeprune.export.backends.base import BuildJob, BuildOutput
+from edgeprune.export.backends.base import BuildJob, BuildOutput, max_rel_error
 from edgeprune.export.backends.tvm.graph import fold_batch_norms, fold_pads, for_relax, freeze_shapes
 from edgeprune.export.backends.tvm.sparse import import_onnx, replace_sparse
 from edgeprune.formats.compressed import Compressed
@@ -25,10 +24,6 @@ from edgeprune.runtime.kernel_library import ABI_VERSION, session
 from edgeprune.targets import Target
 
 MODEL, DENSE = "model.so", "dense.so"
-
-
-def _max_rel_error(got: list[np.ndarray], want: list[np.ndarray]) -> float:
-    return max(float(np.abs(g - w).max() / (np.abs(w).max() + 1e-12)) for g, w in zip(got, want, strict=True))
 
 
 class TvmBackend:
@@ -111,5 +106,5 @@ class TvmBackend:
         job.stage("checking outputs")
         want = session(job.dense.SerializeToString()).run(None, {job.dense.graph.input[0].name: job.example})
         got = {f: load_module(job.out / f, threads=1).run(job.example) for f in (MODEL, DENSE)}
-        return CompileCheck(input=input_text, max_rel_error_with_library=_max_rel_error(got[MODEL], want),
-                            max_rel_error_fallback=None, max_rel_error_dense_module=_max_rel_error(got[DENSE], want))
+        return CompileCheck(input=input_text, max_rel_error_with_library=max_rel_error(got[MODEL], want),
+                            max_rel_error_fallback=None, max_rel_error_dense_module=max_rel_error(got[DENSE], want))

@@ -66,6 +66,7 @@ def export(executable: Any, board: Target, out: Path, link: list[str]) -> None:
     else:
         compiler = cc.cross_compiler(board.cpu.cross_compiler)
     try:
-        executable.export_library(str(out), fcompile=compiler, options=link)
+        # -s: without the symbol tables and debug information the library is about half the size
+        executable.export_library(str(out), fcompile=compiler, options=[*link, "-s"])
     except Exception as exc:  # noqa: BLE001 - the linker's failure comes as a RuntimeError with its output
         raise UserError(f"linking the TVM module for {board.name} failed: {one_line(exc, 300)}") from None
