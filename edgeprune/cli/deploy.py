@@ -90,7 +90,7 @@ def compile_cmd(
     input_size: Annotated[str | None, typer.Option(help="Deploy resolution HxW, e.g. 224x224 (default: the workload's, which the checkpoint's graph was exported at).")] = None,  # noqa: E501
     force: Annotated[bool, typer.Option("--force", help="Replace the output directory if it exists.")] = False,
     backend: Annotated[str, typer.Option(help="Compile backend: onnxruntime (sparse ONNX + our kernel library), or tvm (a TVM module with our kernels linked in, and a dense TVM module; needs pip install 'edgeprune[tvm]').")] = "onnxruntime",  # noqa: E501
-    tune_trials: Annotated[int, typer.Option(min=0, help="--backend tvm: tune the dense functions with MetaSchedule for N trials in all, on this machine, adding to the target's tuning database (0: apply the database if there is one).")] = 0,  # noqa: E501
+    tune_trials: Annotated[int, typer.Option(min=0, help="--backend tvm: tune the dense convolutions with MetaSchedule for N trials in all, on this machine, adding to the target's tuning database (0: apply the database if there is one).")] = 0,  # noqa: E501
     tuning_db: Annotated[Path | None, typer.Option(help="--backend tvm: the tuning database directory (default: the target's, under EDGEPRUNE_CACHE); one tuned for another target is refused.")] = None,  # noqa: E501
     targets_dir: TargetsDirOpt = None,
     as_json: JsonOpt = False,

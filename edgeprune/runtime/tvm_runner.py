@@ -92,7 +92,7 @@ class TvmRunner:
         x = feed[self.input_name]
         if tuple(x.shape) != self.shape:
             raise UserError(f"{self.module.path.name} was compiled for input shape {list(self.shape)}, not "
-                            f"{list(x.shape)} (a TVM module has a fixed batch: bench it with --batch 1)")  # fmt: skip
+                            f"{list(x.shape)} (a TVM module has a fixed batch)")  # fmt: skip
         return self.module.run(x)
 
 

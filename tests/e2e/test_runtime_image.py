@@ -1,7 +1,9 @@
 """The images' install scripts: the device runtime script gives an environment without PyTorch
-or a compiler in which edgeprune bench and verify run an artifact; every Dockerfile passes
+or a compiler in which edgeprune bench and verify run an artifact (an ONNX Runtime one, and a TVM
+module with WITH_TVM=1); every Dockerfile passes
 hadolint. (The cross image's script is CI's own install step.)"""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -33,7 +35,8 @@ def test_runtime_install_runs_bench_and_verify_without_torch(tmp_path, checkpoin
     subprocess.run([sys.executable, "-m", "venv", venv], check=True)
     py = venv / "bin" / "python"
     subprocess.run(["bash", REPO / "docker" / "install-runtime.sh", REPO], check=True, env={
-        "PATH": "/usr/bin:/bin", "PYTHON": str(py), "HOME": str(tmp_path)}, capture_output=True)  # fmt: skip
+        "PATH": "/usr/bin:/bin", "PYTHON": str(py), "HOME": str(tmp_path), "WITH_TVM": "1"},
+        capture_output=True)  # fmt: skip
     assert subprocess.run([py, "-c", "import torch"], capture_output=True).returncode != 0
     ckpt = checkpoints(**DIGITS_90)
     art = tmp_path / "art"
@@ -46,6 +49,12 @@ def test_runtime_install_runs_bench_and_verify_without_torch(tmp_path, checkpoin
     assert verify.returncode == 0, verify.stderr
     doc = json.loads(verify.stdout)
     assert doc["passed"] and "PyTorch is not installed" in doc["reference"]
+    # A TVM module runs there too, with tvm-ffi and libtvm_runtime.so
+    if importlib.util.find_spec("tvm") is not None:
+        compile_artifact(CompileRequest(ckpt, "host", tmp_path / "tvm", backend="tvm"))
+        for command in (["bench", tmp_path / "tvm", "--seconds", "0.2", "--json"], ["verify", tmp_path / "tvm"]):
+            done = subprocess.run([edgeprune, *command], capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr
     # The install is not editable: the board files come from the package data, not the source tree.
     targets = subprocess.run([edgeprune, "targets", "--json"], capture_output=True, text=True, cwd=tmp_path)
     assert targets.returncode == 0, targets.stderr

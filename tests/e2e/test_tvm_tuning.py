@@ -4,6 +4,8 @@ database for another target, tuning for another machine, and tuning options with
 Runtime backend are each one line, exit 2, nothing written."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 from helpers import DIGITS_90, run_cli
@@ -15,10 +17,12 @@ pytest.importorskip("xgboost", reason="MetaSchedule's cost model needs xgboost (
 @pytest.mark.slow
 def test_a_database_tuned_here_is_applied_by_later_compiles(checkpoints, tmp_path, capsys):
     db, ckpt = tmp_path / "db", checkpoints(**DIGITS_90)
-    code, out, err = run_cli(["compile", ckpt, "--backend", "tvm", "--tune-trials", "8", "--tuning-db", db,
-                              "-o", tmp_path / "tuned", "--json"], capsys)  # fmt: skip
-    assert code == 0, err
-    first = json.loads(out)  # MetaSchedule's tables went to stderr, not into the JSON
+    # the command as a user runs it, in its own process (MetaSchedule starts worker processes)
+    done = subprocess.run([sys.executable, "-m", "edgeprune", "compile", ckpt, "--backend", "tvm", "--tune-trials",
+                           "4", "--tuning-db", db, "-o", tmp_path / "tuned", "--json"],
+                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    first = json.loads(done.stdout)  # MetaSchedule's tables went to stderr, not into the JSON
     assert first["tuning"].startswith(f"MetaSchedule database {db}")
     assert json.loads((db / "target.json").read_text())["kind"] == "llvm"
     assert (db / "database_tuning_record.json").read_text().strip()  # records were written
@@ -26,7 +30,7 @@ def test_a_database_tuned_here_is_applied_by_later_compiles(checkpoints, tmp_pat
     code, out, err = run_cli(["compile", ckpt, "--backend", "tvm", "--tuning-db", db, "-o", tmp_path / "again",
                               "--json"], capsys)  # fmt: skip
     again = json.loads(out)
-    assert code == 0 and again["tuning"] == first["tuning"].replace(str(tmp_path / "tuned"), str(tmp_path / "again"))
+    assert code == 0 and again["tuning"] == first["tuning"]
     assert again["check"]["max_rel_error_with_library"] < 1e-5 and again["check"]["max_rel_error_dense_module"] < 1e-5
 
 

@@ -66,7 +66,7 @@ class TvmBackend:
         exe, tuned, _ = compile_module(mod, self.target, self.lanes, database)
         export(exe, job.target, job.out / MODEL, self.link)
         job.stage("compiling the dense module")
-        dense_exe, _, _ = compile_module(import_onnx(dense_graph, shape), self.target, self.lanes, database)
+        dense_exe, dense_tuned, _ = compile_module(import_onnx(dense_graph, shape), self.target, self.lanes, database)
         export(dense_exe, job.target, job.out / DENSE, [])
         sparse = any(isinstance(p.weight, Compressed) for p in job.layers)
         return BuildOutput(
@@ -74,7 +74,8 @@ class TvmBackend:
             library=KernelLibrary(file=MODEL, abi=ABI_VERSION, arch=elf_arch(job.out / MODEL)) if sparse else None,
             check=self._check(job),
             batch=shape[0],
-            tuning=f"{tuning}: {tuned} functions of the sparse module scheduled from it" if tuning else None,
+            tuning=f"{tuning}: it scheduled {tuned} functions of the sparse module and {dense_tuned} of the dense one"
+            if tuning else None,
         )
 
     def _tuning(self, job: BuildJob, dense_graph: onnx.ModelProto, shape: list[int]) -> tuple[Path | None, str]:
