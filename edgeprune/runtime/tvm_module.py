@@ -10,6 +10,7 @@ stderr that says which step failed (exit code 1), not a traceback.
 """
 
 import ctypes
+import os
 import sys
 from typing import Any
 
@@ -27,11 +28,23 @@ def load_runtime(path: str) -> None:
         _runtime.append(ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL))
 
 
+def set_threads(threads: int) -> None:
+    """The runtime's thread pool with ``threads`` workers. The pool is made once per process, from
+    ``TVM_NUM_THREADS``, when it is first asked for (``config_threadpool`` does not resize it);
+    a process whose pool has another size cannot have this one (RuntimeError)."""
+    import tvm_ffi
+
+    os.environ["TVM_NUM_THREADS"] = str(threads)
+    have = int(tvm_ffi.get_global_func("runtime.NumThreads")())
+    if have != threads:
+        raise RuntimeError(f"this process already runs TVM modules with {have} threads (one pool per process)")
+
+
 def load(model: str, threads: int) -> tuple[Any, Any]:
     """(the module library, its VM's ``main``) on the CPU, with ``threads`` in the runtime's pool."""
     import tvm_ffi
 
-    tvm_ffi.get_global_func("runtime.config_threadpool")(0, threads)
+    set_threads(threads)
     library = tvm_ffi.load_module(model)
     exe = library["vm_load_executable"]()
     exe["vm_initialization"](1, 0, 2)  # CPU device 0, pooled allocator

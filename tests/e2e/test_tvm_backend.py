@@ -4,6 +4,8 @@ compiler, no PyTorch, no onnxruntime in the process), and every bad input one li
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +49,11 @@ def runtime_only(tmp_path_factory):
 
 
 def test_bench_runs_the_module_with_the_tvm_runtime_alone(runtime_only, tvm_artifact, tmp_path):
-    done = runtime_only("bench", tvm_artifact, "--seconds", "0.2", "--json", "-o", tmp_path / "r.json")
+    done = runtime_only("bench", tvm_artifact, "--seconds", "0.2", "--threads", "2", "--json", "-o",
+                        tmp_path / "r.json")  # fmt: skip
     assert done.returncode == 0, done.stderr
     res = json.loads(done.stdout)
+    assert res["threads"] == 2
     assert res["latency"]["sparse"]["runs"] >= 30 and res["latency"]["dense"]["runs"] >= 30
     assert res["device"]["isa"] not in ("none", "")  # the kernels linked into the module found their ISA
     assert max(res["agreement"]["max_rel_error_vs_dense"].values()) < 1e-4
@@ -61,6 +65,18 @@ def test_the_runner_refuses_another_batch(tvm_artifact):
     x = np.zeros([2, *Manifest.read(tvm_artifact).inputs[0].shape[1:]], np.float32)
     with pytest.raises(UserError, match="fixed batch"):
         runner.run({runner.input_name: x})
+
+
+def test_one_process_runs_modules_with_one_thread_count(tvm_artifact):
+    """TVM's thread pool is made once per process: a second count is refused, not silently ignored."""
+    script = ("import sys; from pathlib import Path; from edgeprune.contracts.manifest import Manifest;"
+              "from edgeprune.runtime.runner import open_runner; from edgeprune.errors import UserError;"
+              "a = Path(sys.argv[1]); m = Manifest.read(a); open_runner(a, m, 'model', 1)\n"
+              "try:\n    open_runner(a, m, 'dense', 2)\nexcept UserError as e:\n    print(e)")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", script, str(tvm_artifact)], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "--threads 2: this process already runs TVM modules with 1 threads" in done.stdout
 
 
 def test_a_changed_module_is_refused_before_it_is_loaded(tvm_artifact, tmp_path, capsys):
