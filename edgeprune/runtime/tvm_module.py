@@ -28,16 +28,20 @@ def load_runtime(path: str) -> None:
         _runtime.append(ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL))
 
 
+_threads: list[int] = []  # the count this process's pool was made for
+
+
 def set_threads(threads: int) -> None:
-    """The runtime's thread pool with ``threads`` workers. The pool is made once per process, from
-    ``TVM_NUM_THREADS``, when it is first asked for (``config_threadpool`` does not resize it);
-    a process whose pool has another size cannot have this one (RuntimeError)."""
+    """The runtime's thread pool made for ``threads`` workers (TVM caps it at the usable cores).
+    The pool is made once per process, from ``TVM_NUM_THREADS``, when it is first asked for
+    (``config_threadpool`` does not resize it): a second, different count is a RuntimeError."""
     import tvm_ffi
 
+    if _threads and _threads[0] != threads:
+        raise RuntimeError(f"this process already runs TVM modules with {_threads[0]} threads (one pool per process)")
     os.environ["TVM_NUM_THREADS"] = str(threads)
-    have = int(tvm_ffi.get_global_func("runtime.NumThreads")())
-    if have != threads:
-        raise RuntimeError(f"this process already runs TVM modules with {have} threads (one pool per process)")
+    tvm_ffi.get_global_func("runtime.NumThreads")()  # makes the pool now, at that size
+    _threads[:] = [threads]
 
 
 def load(model: str, threads: int) -> tuple[Any, Any]:

@@ -90,6 +90,8 @@ class TvmRunner:
 
     def run(self, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
         x = feed[self.input_name]
+        if x.dtype != np.float32:
+            raise UserError(f"{self.module.path.name} takes float32 input, not {x.dtype}")
         if tuple(x.shape) != self.shape:
             raise UserError(f"{self.module.path.name} was compiled for input shape {list(self.shape)}, not "
                             f"{list(x.shape)} (a TVM module has a fixed batch)")  # fmt: skip

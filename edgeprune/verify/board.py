@@ -18,7 +18,7 @@ import numpy as np
 
 from edgeprune.contracts.manifest import Manifest
 from edgeprune.errors import UserError
-from edgeprune.runtime import run_npz, tvm_module
+from edgeprune.runtime import tvm_module
 from edgeprune.runtime.artifact_files import checked_path
 from edgeprune.runtime.elf import host_arch
 from edgeprune.runtime.runner import open_runner
@@ -80,10 +80,15 @@ def _run(artifact: Path, manifest: Manifest, x: np.ndarray) -> tuple[str, dict[s
             script, args = Path(tvm_module.__file__), [model, str(runtime), *files, *manifest.tasks]
         else:
             library = str(checked_path(artifact, manifest, "library"))
-            script, args = Path(run_npz.__file__), [model, library, *files]
+            # its path only: importing it would import onnxruntime, which a TVM board need not have
+            script, args = Path(tvm_module.__file__).with_name("run_npz.py"), [model, library, *files]
         if env is None:
             how = "native"
-            done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True)
+            try:
+                done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
+                                      timeout=1800)  # fmt: skip
+            except subprocess.TimeoutExpired:
+                raise UserError("the artifact did not finish running the samples in 30 minutes") from None
         else:
             qemu_cpu = manifest.target.qemu_cpu or "cortex-a57"
             how = f"qemu-aarch64 -cpu {qemu_cpu}"

@@ -42,9 +42,10 @@ struct Planned {
   int out_c, out_h, out_w;
 };
 
-// (values, indices, ptr, nm_idx, bias, N, C, H, W): the constants' addresses and the input shape.
-using Key = std::tuple<const void*, const void*, const void*, const void*, const void*, int64_t, int64_t, int64_t,
-                       int64_t>;
+// (spec, values, indices, ptr, nm_idx, bias, the arrays' lengths, N, C, H, W): the constants'
+// addresses and sizes and the input shape (the spec's address names the layer's description).
+using Key = std::tuple<const void*, const void*, const void*, const void*, const void*, const void*, int64_t, int64_t,
+                       int64_t, int64_t, int64_t, int64_t, int64_t>;
 
 std::mutex g_mu;
 std::map<Key, std::shared_ptr<Planned>> g_plans;
@@ -86,8 +87,8 @@ void tvm_parallel_for(void*, ep_task_fn fn, void* ctx, size_t n) {
 std::shared_ptr<Planned> plan_for(const tvm::ffi::TensorView& X, const int64_t* spec, const tvm::ffi::TensorView& values,
                                   const tvm::ffi::TensorView& indices, const tvm::ffi::TensorView& ptr,
                                   const tvm::ffi::TensorView& nm_idx, const tvm::ffi::TensorView& bias) {
-  const Key key{values.data_ptr(), indices.data_ptr(), ptr.data_ptr(), nm_idx.data_ptr(), bias.data_ptr(),
-                X.size(0), X.size(1), X.size(2), X.size(3)};
+  const Key key{spec, values.data_ptr(), indices.data_ptr(), ptr.data_ptr(), nm_idx.data_ptr(), bias.data_ptr(),
+                count(values), count(indices), count(ptr), X.size(0), X.size(1), X.size(2), X.size(3)};
   std::lock_guard<std::mutex> lock(g_mu);
   auto found = g_plans.find(key);
   if (found != g_plans.end()) return found->second;

@@ -31,6 +31,8 @@ def test_a_database_tuned_here_is_applied_by_later_compiles(checkpoints, tmp_pat
                               "--json"], capsys)  # fmt: skip
     again = json.loads(out)
     assert code == 0 and again["tuning"] == first["tuning"]
+    dense_tuned = int(again["tuning"].split(" and ")[-1].split()[0])
+    assert dense_tuned >= 1  # the dense module's convolutions took their tuned schedules
     assert again["check"]["max_rel_error_with_library"] < 1e-5 and again["check"]["max_rel_error_dense_module"] < 1e-5
 
 
@@ -49,7 +51,7 @@ def test_a_database_tuned_for_another_target_is_refused(checkpoints, tmp_path, c
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--backend", "tvm", "--tune-trials", "4", "--target", "rpi4"], "measures on the machine that compiles"),
+    (["--backend", "tvm", "--tune-trials", "4", "--target", "rpi4"], "compile with --tune-trials on the board"),
     (["--tune-trials", "4"], "apply to --backend tvm, not onnxruntime"),
 ])  # fmt: skip
 def test_tuning_where_it_cannot_be_done_is_refused(args, message, checkpoints, tmp_path, capsys):
@@ -61,3 +63,17 @@ def test_a_directory_that_is_not_a_database_is_refused(checkpoints, tmp_path, ca
     (tmp_path / "notes" / "x.txt").write_text("mine")
     err = compile_fails(["--backend", "tvm", "--tuning-db", tmp_path / "notes"], checkpoints, tmp_path, capsys)
     assert "is not an edgeprune tuning database" in err
+
+
+def test_a_damaged_database_is_one_line(checkpoints, tmp_path, capsys):
+    from edgeprune.export.backends.tvm.target import tvm_target
+    from edgeprune.export.backends.tvm.tuning import RECORDS, target_json
+    from edgeprune.targets import load_target
+
+    db = tmp_path / "db"
+    db.mkdir()
+    (db / "target.json").write_text(target_json(tvm_target(load_target("host"))))
+    for name in RECORDS:
+        (db / name).write_text('[0, [["GetSBlock", [], ["conv')  # cut off mid-record, as a killed tune leaves it
+    err = compile_fails(["--backend", "tvm", "--tuning-db", db], checkpoints, tmp_path, capsys)
+    assert f"tuning database {db} cannot be read" in err

@@ -122,3 +122,11 @@ def test_an_operator_the_importer_refuses_is_named_with_its_layer():
     m = model(nodes, [1, 2, 3, 3], [1, 2], {})
     with pytest.raises(UserError, match=r"TVM's ONNX importer refused the model \(layer head/det, op Det\)"):
         import_onnx(m, [1, 2, 3, 3])
+
+
+def test_a_batch_norm_of_a_vector_is_left_alone():
+    """BatchNorm1d after a Linear: (N, C), not NCHW; its per-channel scale would not broadcast."""
+    c = 3
+    inits = {k: np.ones(c, np.float32) for k in ("g", "b", "m", "v")}
+    m = model([helper.make_node("BatchNormalization", ["x", "g", "b", "m", "v"], ["y"])], [2, c], [2, c], inits)
+    assert [n.op_type for n in fold_batch_norms(m).graph.node] == ["BatchNormalization"]

@@ -86,13 +86,15 @@ class TvmBackend:
         """The tuning database to apply (tuned first when --tune-trials asks), and its description."""
         from edgeprune.export.backends.tvm.build import legalize
         from edgeprune.export.backends.tvm.tuning import check_database, database_dir, tune
+        from edgeprune.runtime.elf import host_arch
 
         path = database_dir(self.target, job.target.name, job.tuning.database)
         ready = check_database(path, self.target)
         if job.tuning.trials:
-            if job.target.library != "host":
+            if job.target.arch not in ("native", host_arch()):
                 raise UserError(f"--tune-trials measures on the machine that compiles; {job.target.name} is another "
-                                "machine: tune there and pass its database with --tuning-db")  # fmt: skip
+                                f"CPU: compile with --tune-trials on the board (--target {job.target.name}) and pass "
+                                "its database here with --tuning-db")  # fmt: skip
             mod = legalize(import_onnx(dense_graph, shape), self.target, self.lanes)
             tune(mod, self.target, path, job.tuning.trials, job.stage)
             ready = True
@@ -101,10 +103,8 @@ class TvmBackend:
         return (path, f"MetaSchedule database {path}") if ready else (None, "")
 
     def _check(self, job: BuildJob) -> CompileCheck:
-        from edgeprune.runtime.elf import host_arch
-
         input_text = "the workload's first calibration example, resized to the input shape"
-        if job.target.library != "host" and elf_arch(job.out / MODEL) != host_arch():
+        if job.target.library != "host":  # a board's module is checked on the board (or under qemu)
             return CompileCheck(input=input_text, max_rel_error_with_library=None, max_rel_error_fallback=None,
                                 with_library=f"not run here (a module for {job.target.cpu.arch}): run edgeprune verify")
         job.stage("checking outputs")
@@ -124,9 +124,12 @@ def _run_apart(module: Path, x: np.ndarray, outputs: int) -> list[np.ndarray]:
     names = [f"o{k}" for k in range(outputs)]
     with tempfile.TemporaryDirectory() as tmp:
         np.savez(Path(tmp) / "in.npz", x=x)
-        done = subprocess.run([sys.executable, tvm_module.__file__, str(module), str(runtime_library()),
-                               str(Path(tmp) / "in.npz"), str(Path(tmp) / "out.npz"), *names],
-                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        try:
+            done = subprocess.run([sys.executable, tvm_module.__file__, str(module), str(runtime_library()),
+                                   str(Path(tmp) / "in.npz"), str(Path(tmp) / "out.npz"), *names],
+                                  capture_output=True, text=True, timeout=600)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            raise UserError(f"the compiled {module.name} did not finish one run in 10 minutes") from None
         if done.returncode != 0:
             said = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
             raise UserError(f"the compiled {module.name} failed to run here: {said}")

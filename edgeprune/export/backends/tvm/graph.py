@@ -71,14 +71,17 @@ def freeze_shapes(model: onnx.ModelProto, example: np.ndarray) -> onnx.ModelProt
 
 
 def fold_batch_norms(model: onnx.ModelProto) -> onnx.ModelProto:
-    """A copy of ``model`` with every BatchNormalization whose parameters are constants (and
-    that returns its output only) as ``x * scale + shift``, per channel of an NCHW tensor."""
+    """A copy of ``model`` with every inference-mode BatchNormalization of an NCHW tensor whose
+    parameters are constants (and that returns its output only) as ``x * scale + shift``."""
     out = onnx.ModelProto()
     out.CopyFrom(model)
     consts = {t.name: t for t in out.graph.initializer}
+    rank = _ranks(out)
     nodes: list[onnx.NodeProto] = []
     for n in out.graph.node:
-        if n.op_type != "BatchNormalization" or len(n.output) != 1 or not all(i in consts for i in n.input[1:5]):
+        training = any(a.name == "training_mode" and a.i for a in n.attribute)
+        if (n.op_type != "BatchNormalization" or len(n.output) != 1 or training or rank.get(n.input[0]) != 4
+                or not all(i in consts for i in n.input[1:5])):  # fmt: skip
             nodes.append(n)
             continue
         gamma, beta, mean, var = (numpy_helper.to_array(consts[i]).astype(np.float64) for i in n.input[1:5])
@@ -92,11 +95,18 @@ def fold_batch_norms(model: onnx.ModelProto) -> onnx.ModelProto:
                   helper.make_node("Add", [f"{n.output[0]}.bn_scaled", t_name], [n.output[0]])]  # fmt: skip
     del out.graph.node[:]
     out.graph.node.extend(nodes)
-    used = {i for n in nodes for i in n.input}
+    used = {i for n in nodes for i in n.input} | {o.name for o in out.graph.output}
     kept = [t for t in out.graph.initializer if t.name in used]
     del out.graph.initializer[:]
     out.graph.initializer.extend(kept)
     return out
+
+
+def _ranks(model: onnx.ModelProto) -> dict[str, int]:
+    """The rank of every value ONNX's shape inference can tell."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    infos = [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]
+    return {v.name: len(v.type.tensor_type.shape.dim) for v in infos if v.type.tensor_type.HasField("shape")}
 
 
 def fold_pads(model: onnx.ModelProto) -> onnx.ModelProto:

@@ -64,6 +64,12 @@ def replace_sparse(mod: Any, layers: list[PlannedLayer]) -> tuple[Any, int]:
     sparse = {_weight_key(p.site.weight): p for p in layers if isinstance(p.weight, Compressed)}
     if not sparse:
         return mod, 0
+    # a layer is found by its weight: two layers with one weight (a shared head) cannot be told apart
+    for p in layers:
+        other = sparse.get(_weight_key(p.site.weight))
+        if other is not None and other is not p:
+            raise UserError(f"layers {other.site.name} and {p.site.name} have the same weight, which the TVM backend "
+                            "cannot tell apart; compile with --backend onnxruntime")  # fmt: skip
     weight = is_const()
     conv = is_op("relax.nn.conv2d")(wildcard(), weight)
     bias = is_const()
@@ -76,6 +82,11 @@ def replace_sparse(mod: Any, layers: list[PlannedLayer]) -> tuple[Any, int]:
         call = matches[conv]
         if layer is None or int(call.attrs.groups) != 1 or str(call.attrs.data_layout) != "NCHW":
             return expr
+        if bias in matches:  # conv + a constant: it must be the layer's own bias, which the kernel adds
+            added = matches[bias].value.numpy().reshape(-1)
+            if added.shape != layer.site.bias.shape or not np.array_equal(added, layer.site.bias.astype(added.dtype)):
+                raise UserError(f"layer {layer.site.name}: the constant added after it is not its bias; the TVM "
+                                "backend cannot fuse it: compile with --backend onnxruntime")  # fmt: skip
         comp = layer.weight
         assert isinstance(comp, Compressed)
         arrays = comp.arrays

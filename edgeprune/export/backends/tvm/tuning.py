@@ -4,8 +4,9 @@ under ``EDGEPRUNE_CACHE``, ``--tuning-db DIR`` to choose), and every later compi
 target applies them, to the sparse and the dense module alike; a function the database does not
 hold keeps the schedule templates. A database records the target it was tuned for
 (``target.json``) and is refused for any other: a schedule tuned for one CPU can be wrong-sized
-or illegal on another. Tuning measures on the machine that compiles, so it is for the host;
-a board's database is made on the board and passed with ``--tuning-db``."""
+or illegal on another. Tuning measures on the machine that compiles, so a board's database is made
+by compiling for it on the board and passed with ``--tuning-db`` where its modules are
+cross-compiled."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from edgeprune.errors import UserError
+from edgeprune.errors import UserError, one_line
 from edgeprune.fsio import cache_dir
 
 TARGET_FILE = "target.json"
 RECORDS = ("database_workload.json", "database_tuning_record.json")  # MetaSchedule's JSON database
 TUNED = "conv2d"  # the functions tuned: those whose name holds this
+BUILD_TIMEOUT_S, RUN_TIMEOUT_S = 300.0, 60.0  # per candidate
 
 
 def target_json(target: Any) -> str:
@@ -97,13 +99,21 @@ def tune(mod: Any, target: Any, path: Path, trials: int, stage: Callable[[str], 
         return
     stage(f"tuning {len(convs)} convolutions with MetaSchedule ({trials} trials; records in {path})")
     with _stdout_to_stderr():
+        # a builder worker starts by importing TVM: on a loaded 2-core machine that alone passed
+        # MetaSchedule's 30 s default, and every candidate was recorded as a failed build
         ms.relax_integration.tune_relax(mod, {}, target, str(path), max_trials_global=trials, op_names=[TUNED],
-                                        num_trials_per_iter=min(64, trials))  # fmt: skip
+                                        num_trials_per_iter=min(64, trials), builder=ms.builder.LocalBuilder(
+                                            timeout_sec=BUILD_TIMEOUT_S),
+                                        runner=ms.runner.LocalRunner(timeout_sec=RUN_TIMEOUT_S))  # fmt: skip
 
 
 def apply(mod: Any, target: Any, path: Path) -> Any:
     """``mod`` (legalised) with the database's best schedule for every function it holds."""
     from tvm import relax
 
-    with target:
-        return relax.transform.MetaScheduleApplyDatabase(str(path))(mod)
+    try:
+        with target:
+            return relax.transform.MetaScheduleApplyDatabase(str(path))(mod)
+    except Exception as exc:  # noqa: BLE001 - a damaged JSON database fails inside TVM with a RuntimeError
+        raise UserError(f"tuning database {path} cannot be read ({one_line(exc, 120)}); delete it, or tune again "
+                        "into another --tuning-db") from None
