@@ -44,11 +44,10 @@ def set_threads(threads: int) -> None:
     _threads[:] = [threads]
 
 
-def load(model: str, threads: int) -> tuple[Any, Any]:
-    """(the module library, its VM's ``main``) on the CPU, with ``threads`` in the runtime's pool."""
+def load(model: str) -> tuple[Any, Any]:
+    """(the module library, its VM's ``main``) on the CPU (after :func:`set_threads`)."""
     import tvm_ffi
 
-    set_threads(threads)
     library = tvm_ffi.load_module(model)
     exe = library["vm_load_executable"]()
     exe["vm_initialization"](1, 0, 2)  # CPU device 0, pooled allocator
@@ -78,8 +77,9 @@ def main() -> int:
     failed = f"{runtime}: the TVM runtime cannot be loaded"
     try:
         load_runtime(runtime)
+        set_threads(1)
         failed = f"{model} is not a loadable TVM module"
-        _, vm_main = load(model, 1)
+        _, vm_main = load(model)
         failed = f"{inputs} cannot be read"
         data = np.load(inputs)
         results: dict[str, Any] = {}

@@ -111,7 +111,7 @@ def load_module(path: Path, threads: int) -> TvmModule:
     except RuntimeError as exc:
         raise UserError(f"--threads {threads}: {exc}") from None
     try:
-        return TvmModule(*tvm_module.load(str(path), threads), path)
+        return TvmModule(*tvm_module.load(str(path)), path)
     except Exception as exc:  # noqa: BLE001 - tvm-ffi's error types
         raise UserError(f"{path.name} is not a loadable TVM module: {one_line(exc, 300)}") from None
 
