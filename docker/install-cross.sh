@@ -20,7 +20,6 @@ if (( ${#need[@]} )); then
     apt-get install -y -q --no-install-recommends ca-certificates "${need[@]}"
 fi
 
-# edgeprune with its host kernel library (pip install builds it; see setup.py), then NVRTC 12
-# for the Jetson GPUs nvcc 13 no longer targets (Xavier sm_72, Nano sm_53).
+# edgeprune with its host kernel library (pip install builds it; see setup.py); the dev extra holds
+# the jetson one, NVRTC 12 for the Jetson GPUs nvcc 13 no longer targets (Xavier sm_72, Nano sm_53).
 "$python" -m pip install --quiet -c "$repo/constraints.txt" -e "$repo[dev]"
-"$python" -m pip install --quiet "nvidia-cuda-nvrtc-cu12>=12.0,<13"

@@ -14,6 +14,7 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from edgeprune.contracts.results import (
     PeakMemory,
     Results,
 )
+from edgeprune.errors import UserError
 from edgeprune.runtime.runner import open_runner
 
 
@@ -48,11 +50,44 @@ def _peak_rss(artifact: Path, role: str, threads: int, shape: list[int]) -> floa
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def bench_artifact(artifact: Path, threads: int | None = None, budget_s: float = 10.0, batch: int = 1) -> Results:
+PROCESSORS = ("auto", "cpu", "gpu")
+
+
+def choose_processor(artifact: Path, manifest: Manifest, asked: str) -> tuple[Literal["cpu", "gpu"], str]:
+    """Which modules to time (``cpu`` or ``gpu``) and, when an artifact's GPU modules are not
+    the ones, why. ``auto``: the GPU modules where the artifact has them and this machine has
+    a CUDA device the TVM runtime can use."""
+    if asked not in PROCESSORS:
+        raise UserError(f"--on must be one of {', '.join(PROCESSORS)}, not {asked!r}")
+    has_gpu = manifest.gpu is not None and bool(manifest.gpu.modules)
+    if asked == "cpu":
+        return "cpu", "the artifact's GPU modules were not run (--on cpu)" if has_gpu else ""
+    if not has_gpu:
+        if asked == "gpu":
+            raise UserError(f"{artifact} has no GPU modules: compile it with --backend tvm for a board with a GPU")
+        return "cpu", ""
+    from edgeprune.runtime.elf import host_arch
+    from edgeprune.runtime.tvm_runner import cuda_unavailable
+
+    if manifest.target.arch != host_arch():  # the runner refuses it, naming the architecture
+        return ("gpu" if asked == "gpu" else "cpu"), ""
+    why = cuda_unavailable()
+    if why is None:
+        return "gpu", ""
+    if asked == "gpu":
+        raise UserError(f"--on gpu: {why}")
+    return "cpu", f"the artifact's GPU modules were not run: {why}"
+
+
+def bench_artifact(artifact: Path, threads: int | None = None, budget_s: float = 10.0, batch: int = 1,
+                   on: str = "auto") -> Results:  # fmt: skip
+    """Bench ``artifact`` on this machine; ``on``: auto, cpu or gpu (:func:`choose_processor`)."""
     manifest = Manifest.read(artifact)
     threads = manifest.target.threads if threads is None else threads  # open_runner refuses fewer than 1
-    sparse = open_runner(artifact, manifest, "model", threads)
-    dense = open_runner(artifact, manifest, "dense", threads)
+    processor, note = choose_processor(artifact, manifest, on)
+    roles = ("gpu_model", "gpu_dense") if processor == "gpu" else ("model", "dense")
+    sparse = open_runner(artifact, manifest, roles[0], threads)
+    dense = open_runner(artifact, manifest, roles[1], threads)
     inp = manifest.inputs[0]
     shape = [batch, *(int(d) for d in inp.shape[1:])]
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
@@ -62,20 +97,22 @@ def bench_artifact(artifact: Path, threads: int | None = None, budget_s: float =
                  for t, g, w in zip(manifest.tasks, got, want, strict=True)}  # fmt: skip
     lat = interleaved({"sparse": lambda: sparse.run(feed), "dense": lambda: dense.run(feed)},
                       warmup=5, min_runs=30, budget_s=budget_s)  # fmt: skip
-    model, dense_file = manifest.files["model"], manifest.files["dense"]  # checked by open_runner
+    model, dense_file = manifest.files[roles[0]], manifest.files[roles[1]]  # checked by open_runner
     return Results(
         time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         target=manifest.target.name,
-        device=DeviceInfo(machine=platform.machine(), cpu=_cpu_model(), isa=sparse.isa, hostname=platform.node()),
+        device=DeviceInfo(machine=platform.machine(), cpu=_cpu_model(), isa=sparse.isa, hostname=platform.node(),
+                          processor=processor, processor_note=note),  # fmt: skip
         artifact=ArtifactRun(path=str(artifact), model_sha256=model.sha256, tasks=manifest.tasks),
         threads=threads,
         batch=batch,
         latency={k: lat[k].stats() for k in ("sparse", "dense")},
         ratio_p50=lat["sparse"].p50 / lat["dense"].p50,
         speedup_p50=lat["dense"].p50 / lat["sparse"].p50,
-        memory=PeakMemory(sparse_peak_rss_mib=_peak_rss(artifact, "model", threads, shape),
-                          dense_peak_rss_mib=_peak_rss(artifact, "dense", threads, shape),
-                          method="VmHWM of a fresh process that loads the model and runs it 3 times"),  # fmt: skip
+        memory=PeakMemory(sparse_peak_rss_mib=_peak_rss(artifact, roles[0], threads, shape),
+                          dense_peak_rss_mib=_peak_rss(artifact, roles[1], threads, shape),
+                          method="VmHWM of a fresh process that loads the model and runs it 3 times"
+                          + (" (host memory; the GPU's is not counted)" if processor == "gpu" else "")),  # fmt: skip
         model_bytes=ModelBytes(sparse=model.bytes, dense=dense_file.bytes),
         energy=None,
         energy_reason="not measured: this version has no energy sensor backend",

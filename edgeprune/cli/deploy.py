@@ -121,7 +121,12 @@ def compile_cmd(
     out.print(f"formats: {s.formats}; {manifest.files['model'].path} {s.model_bytes / 1e6:.2f} MB vs dense "
               f"{s.dense_bytes / 1e6:.2f} MB ({s.size_ratio:.2f}x)")  # fmt: skip
     out.print(f"outputs vs dense ONNX: max relative error {_check_text(chk)}")
-    if manifest.gpu is not None:
+    if manifest.gpu is not None and manifest.gpu.modules:
+        g = manifest.gpu
+        names = " and ".join(manifest.files[m.library].path for m in g.modules.values())
+        out.print(f"GPU ({g.cuda_arch}): {names}, their CUDA code compiled here with {g.device_compiler}; "
+                  "edgeprune bench on the board times them")  # fmt: skip
+    elif manifest.gpu is not None:
         trt = manifest.gpu.tensorrt
         out.print(f"GPU ({manifest.gpu.cuda_arch}): " + (trt["skipped"] if "skipped" in trt else
                   f"TensorRT-ready {trt['onnx']} with 2:4 weights; on the board: {trt['build']}"))  # fmt: skip
@@ -134,7 +139,9 @@ def _check_text(chk: CompileCheck) -> str:
     """The compile-time output checks in words: each model that ran, or why none did."""
     parts = [f"{err:.2e} {what}" for err, what in ((chk.max_rel_error_with_library, "with our kernels"),
                                                      (chk.max_rel_error_fallback, "with the standard fallback ops"),
-                                                     (chk.max_rel_error_dense_module, "for the dense module"))
+                                                     (chk.max_rel_error_dense_module, "for the dense module"),
+                                                     (chk.max_rel_error_gpu_graph,
+                                                      "for the GPU module's graph, its kernels run on this CPU"))
              if err is not None]  # fmt: skip
     return "; ".join(parts + ([chk.with_library] if chk.with_library else []))
 
@@ -205,11 +212,16 @@ def bench(
     threads: Annotated[int | None, typer.Option(help="Threads (default: the target's; at most 4 per core).")] = None,
     seconds: Annotated[float, typer.Option(help="Timing budget, at most 3600; more seconds, steadier tails.")] = 10.0,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="results.json path (default: ARTIFACT/results.json, replaced on every run; an existing -o file only with --force).")] = None,  # noqa: E501
+    on: Annotated[str, typer.Option("--on", help="auto, cpu or gpu: which modules of a TVM artifact for a Jetson to time. auto: the GPU's where this machine has a CUDA device the TVM runtime can use, else the CPU's.")] = "auto",  # noqa: E501
     force: ForceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Time the sparse model against the dense baseline of the same checkpoint, interleaved in
     the same run: p50/p90/p99 latency, peak memory, ratio."""
+    from edgeprune.bench.run import PROCESSORS
+
+    if on not in PROCESSORS:
+        raise UserError(f"--on must be one of {', '.join(PROCESSORS)}, not {on!r}")
     # Re-benching an artifact is the normal loop, so its own results.json is replaced without
     # --force; a file named with -o is the user's and is replaced only with --force.
     if output is not None:
@@ -227,7 +239,7 @@ def bench(
     with Progress(TextColumn("timing sparse vs dense"), TimeElapsedColumn(), console=err, disable=as_json,
                   transient=True) as progress:  # fmt: skip
         progress.add_task("bench", total=None)
-        results = bench_artifact(artifact, threads, seconds)
+        results = bench_artifact(artifact, threads, seconds, on=on)
     path = output or artifact / "results.json"
     with writing(path):
         write_text_atomic(path, results.to_json())
@@ -241,7 +253,9 @@ def bench(
 def _print_bench(r: Results) -> None:
     from rich.table import Table
 
-    table = Table(title=f"Latency on {r.device.cpu} ({r.device.isa}, {r.threads} thread(s))", title_justify="left")
+    where = (f"the GPU ({r.device.isa}) of {r.device.hostname}" if r.device.processor == "gpu"
+             else f"{r.device.cpu} ({r.device.isa}, {r.threads} thread(s))")  # fmt: skip
+    table = Table(title=f"Latency on {where}", title_justify="left")
     for col in ("model", "p50 ms", "p90 ms", "p99 ms", "runs", "peak RSS MiB"):
         table.add_column(col)
     peaks = {"dense": r.memory.dense_peak_rss_mib, "sparse": r.memory.sparse_peak_rss_mib}
@@ -251,6 +265,8 @@ def _print_bench(r: Results) -> None:
                       "n/a" if mem is None else f"{mem:.0f}")  # fmt: skip
     out.print(table)
     out.print(f"sparse/dense p50: {r.ratio_p50:.3f} ({r.speedup_p50:.2f}x faster); energy: {r.energy_reason}")
+    if r.device.processor_note:
+        out.print(f"note: {r.device.processor_note}")
 
 
 @app.command()
@@ -286,10 +302,13 @@ def verify(
     ok = all(c.passed for c in checks)
     if as_json:
         _print_json({"artifact": str(artifact), "ran": result.ran, "reference": result.reference, "passed": ok,
-                     "rtol": RTOL, "outputs": [dataclasses.asdict(c) for c in checks]})  # fmt: skip
+                     "rtol": RTOL, "outputs": [dataclasses.asdict(c) for c in checks],
+                     **({"gpu": result.gpu} if result.gpu else {})})  # fmt: skip
     else:
         out.print(f"ran {artifact} with {result.ran}; each output against {result.reference} "
                   f"(tolerance {RTOL:g} relative + {ATOL:g} absolute):")  # fmt: skip
+        if result.gpu:
+            out.print(f"the GPU's sparse module: {result.gpu}")
         for c in checks:
             mark = "[green]PASS[/]" if c.passed else "[red]FAIL[/]"
             out.print(f"  {mark} sample {c.sample} {c.task}: max abs err {c.max_abs:.2e}, worst error "

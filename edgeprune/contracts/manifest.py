@@ -139,6 +139,17 @@ class CompileCheck(Contract):
     max_rel_error_fallback: float | None  # ONNX Runtime: the sparse model's standard fallback ops
     with_library: str | None = None  # why the models were not run at compile time
     max_rel_error_dense_module: float | None = None  # TVM: the dense baseline module
+    # TVM for a GPU: the GPU module's graph with its sparse kernels built as loops for this CPU
+    max_rel_error_gpu_graph: float | None = None
+
+
+class CudaModule(Contract):
+    """A TVM module for the GPU: its library and its CUDA code, compiled for the board."""
+
+    library: str  # role of the module library in files
+    code: str  # role of the compiled CUDA code in files
+    kind: Literal["fatbin", "cubin"]
+    source_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")  # of the CUDA source in the library
 
 
 class GpuPath(Contract):
@@ -149,6 +160,7 @@ class GpuPath(Contract):
     device_compiler: str
     cuda_code: str
     tensorrt: dict[str, Any]
+    modules: dict[str, CudaModule] = {}  # TVM: sparse ("model") and dense ("dense") modules for the GPU
 
 
 class Manifest(Contract):

@@ -33,6 +33,8 @@ class DeviceInfo(Contract):
     cpu: str
     isa: str
     hostname: str
+    processor: Literal["cpu", "gpu"] = "cpu"  # what ran the models
+    processor_note: str = ""  # why the GPU modules of an artifact were not the ones timed
 
 
 class ArtifactRun(Contract):

@@ -37,6 +37,28 @@ def runtime_library() -> Path:
     return path
 
 
+def cuda_runtime_library() -> Path:
+    """``libtvm_runtime_cuda.so``: ``EDGEPRUNE_TVM_RUNTIME_CUDA``, else the one beside
+    :func:`runtime_library` (the apache-tvm wheel's needs the CUDA 13 runtime; on a Jetson with
+    an older CUDA, build TVM's runtime there with USE_CUDA=ON and point the variable at it)."""
+    env = os.environ.get("EDGEPRUNE_TVM_RUNTIME_CUDA")
+    return Path(env) if env else runtime_library().with_name("libtvm_runtime_cuda.so")
+
+
+def cuda_unavailable() -> str | None:
+    """Why this machine cannot run TVM modules on a GPU, or None when it can (the TVM runtime
+    and its CUDA support are then loaded)."""
+    _load_runtime()
+    lib = cuda_runtime_library()
+    if not lib.is_file():
+        return f"the TVM runtime's CUDA support ({lib}) is not installed"
+    try:
+        devices = tvm_module.load_cuda_runtime(str(lib))
+    except OSError as exc:  # most often: no libcuda.so.1, the driver of a machine with an NVIDIA GPU
+        return f"{lib.name} cannot be loaded: {one_line(exc, 200)}"
+    return None if devices else "no CUDA device here"
+
+
 def _load_runtime() -> None:
     try:
         import tvm_ffi  # noqa: F401
@@ -56,10 +78,11 @@ class TvmModule:
     library: Any  # tvm_ffi.Module
     main: Any
     path: Path
+    device: int = tvm_module.CPU
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         try:
-            return tvm_module.run(self.main, x)
+            return tvm_module.run(self.main, x, self.device)
         except Exception as exc:  # noqa: BLE001 - the VM raises tvm-ffi's error types
             raise UserError(f"{self.path.name} failed to run: {one_line(exc, 300)}") from None
 
@@ -98,9 +121,10 @@ class TvmRunner:
         return self.module.run(x)
 
 
-def load_module(path: Path, threads: int) -> TvmModule:
+def load_module(path: Path, threads: int, device: int = tvm_module.CPU) -> TvmModule:
     """A module library loaded with the TVM runtime; one for another CPU is refused unopened.
-    ``threads`` sizes the runtime's thread pool (one per process)."""
+    ``threads`` sizes the runtime's thread pool (one per process). For a GPU module, the CUDA
+    runtime must be loaded and its code given first (:func:`open_tvm` does both)."""
     arch = elf_arch(path)
     if arch != host_arch():
         raise UserError(f"{path.name} is a TVM module for {arch}; this machine is {host_arch()}: "
@@ -111,15 +135,34 @@ def load_module(path: Path, threads: int) -> TvmModule:
     except RuntimeError as exc:
         raise UserError(f"--threads {threads}: {exc}") from None
     try:
-        return TvmModule(*tvm_module.load(str(path)), path)
+        return TvmModule(*tvm_module.load(str(path), device), path, device)
     except Exception as exc:  # noqa: BLE001 - tvm-ffi's error types
         raise UserError(f"{path.name} is not a loadable TVM module: {one_line(exc, 300)}") from None
 
 
 def open_tvm(artifact: Path, manifest: Manifest, role: str, threads: int) -> TvmRunner:
-    module = load_module(checked_path(artifact, manifest, role), threads)
+    """The module of ``role``: ``model`` and ``dense`` run on the CPU, ``gpu_model`` and
+    ``gpu_dense`` on CUDA device 0."""
+    device = tvm_module.CPU
+    if role.startswith("gpu_"):
+        kind = role.removeprefix("gpu_")
+        if manifest.gpu is None or kind not in manifest.gpu.modules:
+            raise UserError(f"{artifact} has no GPU modules: compile it with --backend tvm for a board with a GPU")
+        path = checked_path(artifact, manifest, role)
+        if elf_arch(path) != host_arch():
+            raise UserError(f"{path.name} is a TVM module for {elf_arch(path)}; this machine is {host_arch()}: "
+                            "bench it on the board")  # fmt: skip
+        why = cuda_unavailable()
+        if why is not None:
+            raise UserError(f"{path.name} runs on a GPU: {why}")
+        spec = manifest.gpu.modules[kind]
+        tvm_module.use_cuda_code(spec.source_sha256, checked_path(artifact, manifest, spec.code).read_bytes())
+        device = tvm_module.CUDA
+    module = load_module(checked_path(artifact, manifest, role), threads, device)
     # our kernels are linked into the sparse module
     isa = module.kernels_isa() if role == "model" and manifest.library is not None else "none"
+    if role == "gpu_model" and manifest.gpu is not None:  # our kernels: TensorIR compiled for the GPU
+        isa = f"cuda {manifest.gpu.cuda_arch}"
     inp = manifest.inputs[0]
     shape = tuple(int(d) if isinstance(d, int) else 1 for d in inp.shape)
     return TvmRunner(module, inp.name, shape, isa)

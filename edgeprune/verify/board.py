@@ -22,7 +22,7 @@ from edgeprune.runtime import tvm_module
 from edgeprune.runtime.artifact_files import checked_path
 from edgeprune.runtime.elf import host_arch
 from edgeprune.runtime.runner import open_runner
-from edgeprune.runtime.tvm_runner import runtime_library
+from edgeprune.runtime.tvm_runner import cuda_runtime_library, cuda_unavailable, runtime_library
 from edgeprune.verify.emulator import emulated_python, emulated_tvm_runtime, run_emulated
 
 RTOL, ATOL = 1e-4, 1e-5
@@ -49,6 +49,7 @@ class Verification:
     ran: str  # "native" or "qemu-aarch64 -cpu X"
     reference: str
     checks: list[OutputCheck]
+    gpu: str = ""  # for an artifact with GPU modules: whether its sparse one ran, and where, or why not
 
 
 def dense_reference(artifact: Path, manifest: Manifest, samples: int) -> Reference:
@@ -63,8 +64,9 @@ def dense_reference(artifact: Path, manifest: Manifest, samples: int) -> Referen
     return Reference(x, want, f"{manifest.files['dense'].path} on {manifest.backend} ({why})")
 
 
-def _run(artifact: Path, manifest: Manifest, x: np.ndarray) -> tuple[str, dict[str, np.ndarray]]:
-    """The sparse model's outputs on each sample, keyed ``s<i>/<task>``, and how it ran."""
+def _run(artifact: Path, manifest: Manifest, x: np.ndarray, gpu: bool = False) -> tuple[str, dict[str, np.ndarray]]:
+    """The sparse model's outputs on each sample, keyed ``s<i>/<task>``, and how it ran; with
+    ``gpu``, those of the GPU's sparse module (natively, on a machine with a CUDA device)."""
     arch = manifest.library.arch if manifest.library else manifest.target.arch
     native = arch in (host_arch(), "native")
     if not native and arch != "aarch64":
@@ -74,16 +76,20 @@ def _run(artifact: Path, manifest: Manifest, x: np.ndarray) -> tuple[str, dict[s
         np.savez(Path(tmp) / "in.npz", allow_pickle=False, **{f"s{i}": x[i : i + 1] for i in range(x.shape[0])})
         files = [str(Path(tmp) / "in.npz"), str(Path(tmp) / "out.npz")]
         # only checked paths reach the subprocess (native or under qemu)
-        model = str(checked_path(artifact, manifest, "model"))
+        model = str(checked_path(artifact, manifest, "gpu_model" if gpu else "model"))
         if manifest.backend == "tvm":
             runtime = runtime_library() if env is None else emulated_tvm_runtime(env)
             script, args = Path(tvm_module.__file__), [model, str(runtime), *files, *manifest.tasks]
+            if gpu and manifest.gpu is not None:
+                spec = manifest.gpu.modules["model"]
+                code = checked_path(artifact, manifest, spec.code)
+                args = ["--cuda", str(cuda_runtime_library()), str(code), spec.source_sha256, *args]
         else:
             library = str(checked_path(artifact, manifest, "library"))
             # its path only: importing it would import onnxruntime, which a TVM board need not have
             script, args = Path(tvm_module.__file__).with_name("run_npz.py"), [model, library, *files]
         if env is None:
-            how = "native"
+            how = "native, on the GPU" if gpu else "native"
             try:
                 done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
                                       timeout=1800)  # fmt: skip
@@ -118,16 +124,30 @@ def failure_summary(returncode: int, stderr: str, stdout: str = "", keep: int = 
 
 
 def verify_artifact(artifact: Path, manifest: Manifest, reference: Reference) -> Verification:
-    """One check per sample and task."""
+    """One check per sample and task; for an artifact with GPU modules on a machine with a CUDA
+    device, one more per sample and task for the GPU's module (its task named ``<task> (gpu)``)."""
     how, got = _run(artifact, manifest, reference.inputs)
+    checks = _compare(got, manifest.tasks, reference, "")
+    gpu = ""
+    if manifest.gpu is not None and manifest.gpu.modules:
+        why = cuda_unavailable() if how == "native" else f"run {how}, with no GPU"
+        if why is None:
+            gpu, on_gpu = _run(artifact, manifest, reference.inputs, gpu=True)
+            checks += _compare(on_gpu, manifest.tasks, reference, " (gpu)")
+        else:
+            gpu = f"not run: {why}"
+    return Verification(how, reference.description, checks, gpu)
+
+
+def _compare(got: dict[str, np.ndarray], tasks: list[str], reference: Reference, label: str) -> list[OutputCheck]:
     checks = []
     for i in range(reference.inputs.shape[0]):
-        for task in manifest.tasks:
+        for task in tasks:
             a, b = got[f"s{i}/{task}"], reference.outputs[task][i : i + 1]
             if a.shape != b.shape:
-                checks.append(OutputCheck(i, task, False, float("inf"), float("inf")))
+                checks.append(OutputCheck(i, task + label, False, float("inf"), float("inf")))
                 continue
             err = np.abs(a - b)
             worst = float((err / (RTOL * np.abs(b) + ATOL)).max())
-            checks.append(OutputCheck(i, task, worst <= 1.0, float(err.max()), worst))
-    return Verification(how, reference.description, checks)
+            checks.append(OutputCheck(i, task + label, worst <= 1.0, float(err.max()), worst))
+    return checks

@@ -29,7 +29,8 @@ def test_a_valid_manifest_round_trips(tmp_path):
     assert manifest.path(art, "model") == art / "model.onnx"
     assert json.loads(manifest.to_json()) == {**manifest_doc(), "gpu": None, "tuning": None,
                                               "check": {**manifest_doc()["check"], "with_library": None,
-                                                        "max_rel_error_dense_module": None}}  # fmt: skip
+                                                        "max_rel_error_dense_module": None,
+                                                        "max_rel_error_gpu_graph": None}}  # fmt: skip
 
 
 def bad(doc, *keys_value):

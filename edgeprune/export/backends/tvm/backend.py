@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from edgeprune.contracts.manifest import CompileCheck, KernelLibrary
+from edgeprune.contracts.manifest import CompileCheck, CudaModule, GpuPath, KernelLibrary
 from edgeprune.errors import UserError
 from edgeprune.export.backends.base import BuildJob, BuildOutput, max_rel_error
 from edgeprune.export.backends.tvm.graph import fold_batch_norms, fold_pads, for_relax, freeze_shapes
@@ -28,6 +28,7 @@ from edgeprune.runtime.kernel_library import ABI_VERSION, session
 from edgeprune.targets import Target
 
 MODEL, DENSE = "model.so", "dense.so"
+GPU_FILES = {"model": "gpu_model.so", "dense": "gpu_dense.so"}
 
 
 class TvmBackend:
@@ -37,6 +38,7 @@ class TvmBackend:
     def __init__(self) -> None:
         self.link: list[str] = []
         self.target: Any = None
+        self.gpu_target: Any = None
         self.lanes = 4
 
     def prepare(self, target: Target, stage: Callable[[str], None]) -> None:
@@ -48,9 +50,11 @@ class TvmBackend:
         from edgeprune.export.backends.tvm.kernels import link_options
         from edgeprune.export.backends.tvm.target import tvm_target, vector_lanes
 
-        if target.gpu is not None:
-            stage(f"{target.name}: the TVM module runs on its CPU (the CUDA path is not built yet)")
         self.target = tvm_target(target)
+        if target.gpu is not None:
+            from edgeprune.export.backends.tvm.cuda import cuda_target
+
+            self.gpu_target = cuda_target(target)
         self.lanes = vector_lanes(self.target)
         stage(f"building the kernels for TVM ({target.name})")
         self.link = link_options(target)
@@ -73,14 +77,59 @@ class TvmBackend:
         dense_exe, dense_tuned, _ = compile_module(import_onnx(dense_graph, shape), self.target, self.lanes, database)
         export(dense_exe, job.target, job.out / DENSE, [])
         sparse = any(isinstance(p.weight, Compressed) for p in job.layers)
+        files = {"model": MODEL, "dense": DENSE}
+        gpu, check = None, self._check(job)
+        if self.gpu_target is not None:
+            gpu = self._build_gpu(job, sparse_graph, dense_graph, shape, files)
+            check = check.model_copy(update={"max_rel_error_gpu_graph": _check_gpu_graph(job, sparse_graph, shape)})
         return BuildOutput(
-            files={"model": MODEL, "dense": DENSE},
+            files=files,
+            gpu=gpu,
             library=KernelLibrary(file=MODEL, abi=ABI_VERSION, arch=elf_arch(job.out / MODEL)) if sparse else None,
-            check=self._check(job),
+            check=check,
             batch=shape[0],
             tuning=f"{tuning}: it scheduled {tuned} functions of the sparse module and {dense_tuned} of the dense one"
             if tuning else None,
         )
+
+    def _build_gpu(self, job: BuildJob, sparse_graph: onnx.ModelProto, dense_graph: onnx.ModelProto,
+                   shape: list[int], files: dict[str, str]) -> GpuPath:  # fmt: skip
+        """The GPU's modules (sparse layers as CUDA kernels of their own, and the dense baseline)
+        beside the CPU's, their CUDA code compiled for the board; where they are recorded."""
+        from edgeprune.export.backends.tvm.build import export
+        from edgeprune.export.backends.tvm.cuda import (
+            compile_device_code,
+            compile_gpu,
+            cuda_source,
+            replace_sparse_tir,
+            source_sha256,
+        )
+
+        gpu = job.target.gpu
+        assert gpu is not None
+        modules: dict[str, CudaModule] = {}
+        for role, graph in (("model", sparse_graph), ("dense", dense_graph)):
+            mod, calls = replace_sparse_tir(import_onnx(graph, [*shape]), job.layers if role == "model" else [], True)
+            what = f"{calls} layers on our CUDA kernels" if role == "model" else "dense"
+            job.stage(f"compiling the GPU module for {gpu.cuda_arch} ({what})")
+            exe = compile_gpu(mod, self.gpu_target)
+            export(exe, job.target, job.out / GPU_FILES[role], [])
+            source = cuda_source(exe)
+            job.stage(f"compiling its CUDA code for {gpu.cuda_arch} with {gpu.device_compiler}")
+            binary, kind = compile_device_code(source, gpu)
+            code = GPU_FILES[role].replace(".so", f".{kind}")
+            (job.out / code).write_bytes(binary)
+            files[f"gpu_{role}"], files[f"gpu_{role}_code"] = GPU_FILES[role], code
+            modules[role] = CudaModule(library=f"gpu_{role}", code=f"gpu_{role}_code", kind=kind,  # type: ignore[arg-type]
+                                       source_sha256=source_sha256(source))  # fmt: skip
+        return GpuPath(name=gpu.name, cuda_arch=gpu.cuda_arch, jetpack=gpu.jetpack, cuda=gpu.cuda,
+                       device_compiler=gpu.device_compiler,
+                       cuda_code=f"TVM modules for the GPU ({GPU_FILES['model']}: the sparse layers as CUDA kernels "
+                                 f"specialised to their patterns; {GPU_FILES['dense']}: the dense baseline), their "
+                                 f"code compiled for {gpu.cuda_arch} with {gpu.device_compiler}",
+                       tensorrt={"skipped": "a TVM artifact: its GPU modules run with the TVM runtime "
+                                            "(compile with --backend onnxruntime for TensorRT)"},
+                       modules=modules)  # fmt: skip
 
     def _tuning(self, job: BuildJob, dense_graph: onnx.ModelProto, shape: list[int]) -> tuple[Path | None, str]:
         """The tuning database to apply (tuned first when --tune-trials asks), and its description."""
@@ -112,6 +161,27 @@ class TvmBackend:
         got = {f: _run_apart(job.out / f, job.example, len(want)) for f in (MODEL, DENSE)}
         return CompileCheck(input=input_text, max_rel_error_with_library=max_rel_error(got[MODEL], want),
                             max_rel_error_fallback=None, max_rel_error_dense_module=max_rel_error(got[DENSE], want))
+
+
+def _check_gpu_graph(job: BuildJob, sparse_graph: onnx.ModelProto, shape: list[int]) -> float:
+    """The GPU module's graph, with its sparse kernels built as plain loops for this machine's
+    CPU, against ONNX Runtime's dense model: the check of the rewrite and of the kernels'
+    arithmetic that a machine without the board's GPU can make."""
+    import tvm
+    from tvm.target import codegen
+
+    from edgeprune.export.backends.tvm.build import compile_module
+    from edgeprune.export.backends.tvm.cuda import replace_sparse_tir
+    from edgeprune.export.backends.tvm.target import vector_lanes
+
+    job.stage("checking the GPU module's graph, its kernels run on this CPU")
+    here = tvm.target.Target({"kind": "llvm", "mcpu": codegen.llvm_get_system_cpu()})
+    mod, _ = replace_sparse_tir(import_onnx(sparse_graph, [*shape]), job.layers, False)
+    exe, _, _ = compile_module(mod, here, vector_lanes(here))
+    want = session(job.dense.SerializeToString()).run(None, {job.dense.graph.input[0].name: job.example})
+    with tempfile.TemporaryDirectory() as tmp:
+        exe.export_library(str(Path(tmp) / "check.so"))
+        return max_rel_error(_run_apart(Path(tmp) / "check.so", job.example, len(want)), want)
 
 
 def _run_apart(module: Path, x: np.ndarray, outputs: int) -> list[np.ndarray]:

@@ -12,6 +12,7 @@ constant: the content of W names the planned layer, which holds the kernel's arr
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -55,10 +56,29 @@ def spec(comp: Compressed, layer: PlannedLayer, attrs: Any) -> np.ndarray:
                      *dil, ACTIVATIONS[layer.site.act], *block, *nm], dtype=np.int64)  # fmt: skip
 
 
-def replace_sparse(mod: Any, layers: list[PlannedLayer]) -> tuple[Any, int]:
-    """``mod`` with every planned sparse layer's ``conv2d`` (+ bias) a call of our kernel; the
-    number of calls made. A planned layer the module does not show is an error."""
+def packed_call(layer: PlannedLayer, conv: Any, ty: Any) -> Any:
+    """Our C++ kernel in place of ``conv`` (the layer's ``relax.nn.conv2d`` call; its bias and
+    activation are fused): ``R.call_dps_packed`` with the weight in its format as constants."""
     from tvm import relax
+
+    comp = layer.weight
+    assert isinstance(comp, Compressed)
+    arrays = comp.arrays
+    empty_i32, empty_u8 = np.zeros(0, np.int32), np.zeros(0, np.uint8)
+    args = [spec(comp, layer, conv.attrs), arrays["values"], arrays.get("indices", empty_i32),
+            arrays.get("ptr", empty_i32), arrays.get("nm_idx", empty_u8), layer.site.bias.astype(np.float32)]
+    # relax.const narrows int64 to int32 unless told the type
+    consts = [relax.const(np.ascontiguousarray(a), dtype=str(a.dtype)) for a in args]
+    return relax.call_dps_packed(FUNCTION, [conv.args[0], *consts], out_ty=ty)
+
+
+Kernel = Callable[[PlannedLayer, Any, Any], Any]
+
+
+def replace_sparse(mod: Any, layers: list[PlannedLayer], kernel: Kernel = packed_call) -> tuple[Any, int]:
+    """``mod`` with every planned sparse layer's ``conv2d`` (+ bias) replaced by
+    ``kernel(layer, conv2d call, output type)``; the number of calls made. A planned layer the
+    module does not show is an error."""
     from tvm.relax.dpl import is_const, is_op, rewrite_call, wildcard
 
     sparse = {_weight_key(p.site.weight): p for p in layers if isinstance(p.weight, Compressed)}
@@ -87,16 +107,8 @@ def replace_sparse(mod: Any, layers: list[PlannedLayer]) -> tuple[Any, int]:
             if added.shape != layer.site.bias.shape or not np.array_equal(added, layer.site.bias.astype(added.dtype)):
                 raise UserError(f"layer {layer.site.name}: the constant added after it is not its bias; the TVM "
                                 "backend cannot fuse it: compile with --backend onnxruntime")  # fmt: skip
-        comp = layer.weight
-        assert isinstance(comp, Compressed)
-        arrays = comp.arrays
-        empty_i32, empty_u8 = np.zeros(0, np.int32), np.zeros(0, np.uint8)
-        args = [call.args[0], spec(comp, layer, call.attrs), arrays["values"], arrays.get("indices", empty_i32),
-                arrays.get("ptr", empty_i32), arrays.get("nm_idx", empty_u8), layer.site.bias.astype(np.float32)]
-        # relax.const narrows int64 to int32 unless told the type
-        consts = [args[0], *(relax.const(np.ascontiguousarray(a), dtype=str(a.dtype)) for a in args[1:])]
         done.add(key)
-        return relax.call_dps_packed(FUNCTION, consts, out_ty=expr.ty)
+        return kernel(layer, call, expr.ty)
 
     main = rewrite_call(pattern, rewriter, mod["main"])
     missing = [p.site.name for k, p in sparse.items() if k not in done]
