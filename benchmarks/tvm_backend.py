@@ -3,10 +3,13 @@ dense ONNX Runtime, ONNX Runtime + our kernel library, the dense TVM module and 
 module (our kernels linked in), all compiled from the same checkpoint for this machine.
 
     python benchmarks/tvm_backend.py [--size 224] [--threads 1] [--seconds 10] [--cases mtl-resnet:cut,...]
+                                     [--tune-trials N]
 
 Cases: mtl-resnet and mtl-lite0 pruned to 90% by CUT and by global magnitude (no fine-tuning:
 latency depends on the masks only). Prints each model's p50, the ratios against dense ONNX
-Runtime, compile times and file sizes; writes benchmarks/results/tvm_backend.{md,json}.
+Runtime, compile times and file sizes; writes benchmarks/results/tvm_backend.{md,json}. With
+``--tune-trials N`` each case's TVM compile first tunes its dense convolutions with MetaSchedule
+(N trials, a fresh database per case) and the TVM compile time is then mostly tuning time.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 
 from edgeprune.bench.timing import interleaved
 from edgeprune.contracts.manifest import Manifest
+from edgeprune.export.backends.base import Tuning
 from edgeprune.export.compile import CompileRequest, compile_artifact
 from edgeprune.prune.pipeline import PruneRequest, prune, write_checkpoint
 from edgeprune.runtime.runner import open_runner
@@ -41,8 +45,9 @@ def _case(name: str, tmp: Path, args: argparse.Namespace) -> dict:
     arts, seconds = {}, {}
     for backend in ("onnxruntime", "tvm"):
         t0 = time.perf_counter()
+        tuning = Tuning(args.tune_trials, tmp / f"db-{model}-{method}") if backend == "tvm" else Tuning()
         arts[backend] = compile_artifact(CompileRequest(ckpt, "host", tmp / f"{model}-{method}-{backend}",
-                                                        input_size=size, backend=backend))  # fmt: skip
+                                                        input_size=size, backend=backend, tuning=tuning))  # fmt: skip
         seconds[backend] = time.perf_counter() - t0
     ort_dir, tvm_dir = tmp / f"{model}-{method}-onnxruntime", tmp / f"{model}-{method}-tvm"
     runners = {"dense ORT": open_runner(ort_dir, Manifest.read(ort_dir), "dense", args.threads),
@@ -63,7 +68,8 @@ def _case(name: str, tmp: Path, args: argparse.Namespace) -> dict:
             "formats": arts["tvm"].summary.formats, "p50_ms": p50,
             "vs_dense_ort": {k: p50[k] / p50["dense ORT"] for k in MODELS},
             "sparse_tvm_vs_ort_library": p50["sparse TVM"] / p50["ORT + library"],
-            "max_rel_error_vs_dense_ort": errors, "compile_s": seconds, "bytes": files}  # fmt: skip
+            "max_rel_error_vs_dense_ort": errors, "compile_s": seconds, "tune_trials": args.tune_trials,
+            "bytes": files}  # fmt: skip
 
 
 def main() -> None:
@@ -73,6 +79,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="timing budget per case")
     ap.add_argument("--sparsity", type=float, default=0.9)
     ap.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
+    ap.add_argument("--tune-trials", type=int, default=0, help="MetaSchedule trials per TVM compile (0: templates)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "tvm_backend"))
     args = ap.parse_args()
     rows = []
@@ -88,8 +95,10 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
+    tuned = (f"TVM modules tuned with {args.tune_trials} MetaSchedule trials (their compile time includes it)"
+             if args.tune_trials else "TVM modules untuned (schedule templates; no tuning time)")
     md = [f"Host, {args.size}x{args.size}, {args.threads} thread(s), sparsity {args.sparsity}, one interleaved run "
-          "per case; ratios are p50 against dense ONNX Runtime (lower is faster).", "",
+          f"per case; ratios are p50 against dense ONNX Runtime (lower is faster); {tuned}.", "",
           "| case | dense ORT ms | ORT + library | dense TVM | sparse TVM | sparse TVM / ORT + library | "
           "compile s (ORT / TVM) | model bytes (ONNX / TVM .so) | max rel. error |",
           "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip

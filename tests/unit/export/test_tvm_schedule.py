@@ -40,8 +40,10 @@ def conv_model(cin, cout, k, stride=1, dil=1, group=1, hw=14):
     {"cin": 16, "cout": 16, "k": 3, "dil": 2},
     {"cin": 32, "cout": 32, "k": 3, "group": 32},
     {"cin": 32, "cout": 32, "k": 3, "group": 32, "stride": 2},
+    {"cin": 16, "cout": 16, "k": 5, "group": 16, "stride": 2},
     {"cin": 3, "cout": 24, "k": 3, "hw": 13},
-], ids=["3x3", "1x1", "strided", "dilated", "depthwise", "depthwise-strided", "odd-width"])  # fmt: skip
+], ids=["3x3", "1x1", "strided", "dilated", "depthwise", "depthwise-strided", "depthwise-5x5-strided",
+        "odd-width"])  # fmt: skip
 def test_each_convolution_class_is_scheduled_and_exact(conv):
     model = conv_model(**conv)
     onnx.checker.check_model(model)

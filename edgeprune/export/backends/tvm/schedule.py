@@ -63,6 +63,7 @@ def schedule_conv(func: Any, lanes: int) -> Any | None:
     if len(loops) != 4:
         return None
     n, c, h, w = loops
+    out_w = _extent(sch, w)
     # 16 x lanes measured best on mtl-resnet with AVX-512 (16 x 32 spills: 3x slower); a depthwise
     # convolution (one input channel per output) reads a plane per channel: one channel at a time
     depthwise = reduce_extents[0] == 1
@@ -93,6 +94,12 @@ def schedule_conv(func: Any, lanes: int) -> Any | None:
     if depthwise and at == 1:
         # the padded plane of each channel is made just before it is used (it stays in cache):
         # measured 1.8-2.2x faster than a padded copy of the whole tensor first
+        padded_w = _extent(sch, sch.get_loops(blocks[0])[-1])
+        if padded_w - reduce_extents[2] + 1 != out_w and padded_w % 2 == 0 and reduce_extents[2] >= 5:
+            # stride 2 and 5 taps a row: the even and odd columns kept apart, so that an output row reads
+            # its inputs contiguously instead of gathering every other one (144 channels at 56x56,
+            # 5x5: 0.29 -> 0.22 ms; with 3x3 the scattered copy costs what the reads save)
+            sch.transform_layout(blocks[0], ("write", 0), lambda n_, c_, h_, w_: (n_, c_, h_, w_ % 2, w_ // 2))
         sch.compute_at(blocks[0], co)
         sch.vectorize(sch.get_loops(blocks[0])[-1])
         sch.parallel(sch.fuse(n, co))
