@@ -45,7 +45,8 @@ def _case(name: str, tmp: Path, args: argparse.Namespace) -> dict:
     arts, seconds = {}, {}
     for backend in ("onnxruntime", "tvm"):
         t0 = time.perf_counter()
-        tuning = Tuning(args.tune_trials, tmp / f"db-{model}-{method}") if backend == "tvm" else Tuning()
+        tuned = backend == "tvm" and args.tune_trials > 0
+        tuning = Tuning(args.tune_trials, tmp / f"db-{model}-{method}") if tuned else Tuning()
         arts[backend] = compile_artifact(CompileRequest(ckpt, "host", tmp / f"{model}-{method}-{backend}",
                                                         input_size=size, backend=backend, tuning=tuning))  # fmt: skip
         seconds[backend] = time.perf_counter() - t0

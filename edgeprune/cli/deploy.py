@@ -126,6 +126,8 @@ def compile_cmd(
         names = " and ".join(manifest.files[m.library].path for m in g.modules.values())
         out.print(f"GPU ({g.cuda_arch}): {names}, their CUDA code compiled here with {g.device_compiler}; "
                   "edgeprune bench on the board times them")  # fmt: skip
+    elif manifest.gpu is not None and manifest.backend == "tvm":
+        out.print(f"GPU ({manifest.gpu.cuda_arch}): {manifest.gpu.cuda_code}")
     elif manifest.gpu is not None:
         trt = manifest.gpu.tensorrt
         out.print(f"GPU ({manifest.gpu.cuda_arch}): " + (trt["skipped"] if "skipped" in trt else

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +208,9 @@ def parse_target(path: Path) -> Target:
                   sparse_tensor_cores=_get(doc, path, "gpu.sparse_tensor_cores", bool))  # fmt: skip
         if gpu.device_compiler not in ("nvcc", "nvrtc-12"):
             raise UserError(f"{path}: field gpu.device_compiler must be 'nvcc' or 'nvrtc-12'")
+        if not re.fullmatch(r"sm_\d+[a-z]?", gpu.cuda_arch):
+            raise UserError(f"{path}: field gpu.cuda_arch must name a CUDA architecture like sm_87, not "
+                            f"{gpu.cuda_arch!r}")  # fmt: skip
     power = Power(**{f: _get(doc, path, f"power.{f}", str) for f in ("sensor", "interface", "total_rail")},
                   rails=_get(doc, path, "power.rails", list))  # fmt: skip
     if power.total_rail and power.total_rail not in power.rails:

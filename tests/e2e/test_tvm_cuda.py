@@ -12,6 +12,7 @@ import pytest
 from helpers import DIGITS_90, RESNET90, run_cli
 
 import edgeprune.targets
+from edgeprune.contracts.manifest import Manifest
 from edgeprune.export.compile import CompileRequest, compile_artifact
 
 pytest.importorskip("tvm", reason="the TVM backend's tests need apache-tvm (pip install -e '.[dev]')")
@@ -108,3 +109,15 @@ def test_nvrtc_refuses_code_with_a_clear_line():
 
     with pytest.raises(UserError, match="NVRTC could not compile the GPU module for sm_53"):
         _nvrtc('extern "C" __global__ void k() { undefined_thing(); }', "sm_53")
+
+
+@needs_nvcc
+def test_without_the_boards_gpu_compiler_its_cpu_modules_are_made_and_it_says_why(checkpoints, tmp_path, monkeypatch,
+                                                                                    capsys):  # fmt: skip
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no /usr/local/bin: no nvcc
+    code, out, err = run_cli(["compile", checkpoints(**DIGITS_90), "--backend", "tvm", "--target", "jetson-orin-nano",
+                              "-o", tmp_path / "art"], capsys)  # fmt: skip
+    assert code == 0, err
+    m = Manifest.read(tmp_path / "art")
+    assert m.gpu is not None and m.gpu.modules == {} and not any(r.startswith("gpu_") for r in m.files)
+    assert m.gpu.cuda_code.startswith("GPU modules not built: nvcc") and "GPU modules not built" in out

@@ -50,3 +50,10 @@ def test_a_users_own_board_and_malformed_files(tmp_path, monkeypatch):
         load_target("myboard")
     with pytest.raises(UserError, match="unknown target 'nope'; known targets: .*rpi4"):
         load_target("nope")
+
+
+def test_a_gpu_architecture_that_is_not_one_is_refused_by_name(tmp_path):
+    text = load_target("jetson-orin-nano").path.read_text().replace('name = "jetson-orin-nano"', 'name = "odd"')
+    (tmp_path / "odd.toml").write_text(text.replace('cuda_arch = "sm_87"', 'cuda_arch = "ampere"'))
+    with pytest.raises(UserError, match="field gpu.cuda_arch must name a CUDA architecture like sm_87, not 'ampere'"):
+        load_target("odd", tmp_path)

@@ -39,6 +39,7 @@ class TvmBackend:
         self.link: list[str] = []
         self.target: Any = None
         self.gpu_target: Any = None
+        self.gpu_skipped = ""  # why a board's GPU modules are not built here
         self.lanes = 4
 
     def prepare(self, target: Target, stage: Callable[[str], None]) -> None:
@@ -52,9 +53,13 @@ class TvmBackend:
 
         self.target = tvm_target(target)
         if target.gpu is not None:
-            from edgeprune.export.backends.tvm.cuda import cuda_target
+            from edgeprune.export.backends.tvm.cuda import cuda_target, toolchain_missing
 
-            self.gpu_target = cuda_target(target)
+            self.gpu_skipped = toolchain_missing(target.gpu) or ""
+            if self.gpu_skipped:  # the CPU modules are still made; compile and the manifest say why
+                stage(f"{target.name}: its GPU modules are not built: {self.gpu_skipped}")
+            else:
+                self.gpu_target = cuda_target(target)
         self.lanes = vector_lanes(self.target)
         stage(f"building the kernels for TVM ({target.name})")
         self.link = link_options(target)
@@ -79,6 +84,11 @@ class TvmBackend:
         sparse = any(isinstance(p.weight, Compressed) for p in job.layers)
         files = {"model": MODEL, "dense": DENSE}
         gpu, check = None, self._check(job)
+        if self.gpu_skipped and job.target.gpu is not None:
+            g = job.target.gpu
+            gpu = GpuPath(name=g.name, cuda_arch=g.cuda_arch, jetpack=g.jetpack, cuda=g.cuda,
+                          device_compiler=g.device_compiler, cuda_code=f"GPU modules not built: {self.gpu_skipped}",
+                          tensorrt={"skipped": "a TVM artifact (--backend onnxruntime is TensorRT's)"})  # fmt: skip
         if self.gpu_target is not None:
             gpu = self._build_gpu(job, sparse_graph, dense_graph, shape, files)
             check = check.model_copy(update={"max_rel_error_gpu_graph": _check_gpu_graph(job, sparse_graph, shape)})
@@ -125,7 +135,7 @@ class TvmBackend:
         return GpuPath(name=gpu.name, cuda_arch=gpu.cuda_arch, jetpack=gpu.jetpack, cuda=gpu.cuda,
                        device_compiler=gpu.device_compiler,
                        cuda_code=f"TVM modules for the GPU ({GPU_FILES['model']}: the sparse layers as CUDA kernels "
-                                 f"specialised to their patterns; {GPU_FILES['dense']}: the dense baseline), their "
+                                 f"with precomputed offset tables; {GPU_FILES['dense']}: the dense baseline), their "
                                  f"code compiled for {gpu.cuda_arch} with {gpu.device_compiler}",
                        tensorrt={"skipped": "a TVM artifact: its GPU modules run with the TVM runtime "
                                             "(compile with --backend onnxruntime for TensorRT)"},

@@ -1,5 +1,5 @@
-"""TVM modules for a Jetson's GPU: the Relax module with every sparse layer a pattern-specialised
-TensorIR kernel (:mod:`~edgeprune.export.backends.tvm.tir_sparse`, ``R.call_tir``), the rest
+"""TVM modules for a Jetson's GPU: the Relax module with every sparse layer a TensorIR kernel with
+a precomputed offset table (:mod:`~edgeprune.export.backends.tvm.tir_sparse`, ``R.call_tir``), the rest
 through TVM 0.27's CUDA pipeline (``relax.backend.cuda``, dlight's default GPU schedules), host
 code for the board's CPU.
 
@@ -13,6 +13,7 @@ that the library's source is the one it was compiled from."""
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -72,14 +73,26 @@ def replace_sparse_tir(mod: Any, layers: list[PlannedLayer], gpu: bool) -> tuple
 
 
 def compile_gpu(mod: Any, target: Any) -> Any:
-    """``mod`` through TVM's CUDA pipeline: the executable, whose CUDA code is still source."""
+    """``mod`` through TVM's CUDA pipeline: the executable, whose CUDA code is still source.
+    ``TVM_COMPILE_FORCE_FALLBACK`` keeps it so: on a machine with an NVIDIA driver TVM would
+    otherwise compile it at once, for that machine's GPU instead of the board's."""
     import tvm
     from tvm.relax.backend.cuda import pipeline as cuda
 
-    mod = tvm.relax.transform.FastMathTransform()(mod)
-    with target:
-        mod = cuda.get_default_pipeline(target)(mod)
-    return tvm.compile(mod, target=target, relax_pipeline=None)
+    before = os.environ.get("TVM_COMPILE_FORCE_FALLBACK")
+    os.environ["TVM_COMPILE_FORCE_FALLBACK"] = "1"
+    try:
+        mod = tvm.relax.transform.FastMathTransform()(mod)
+        with target:
+            mod = cuda.get_default_pipeline(target)(mod)
+        return tvm.compile(mod, target=target, relax_pipeline=None)
+    except Exception as exc:  # noqa: BLE001 - TVM's passes raise its own error types
+        raise UserError(f"TVM could not build the GPU module: {one_line(exc, 300)}") from None
+    finally:
+        if before is None:
+            os.environ.pop("TVM_COMPILE_FORCE_FALLBACK", None)
+        else:
+            os.environ["TVM_COMPILE_FORCE_FALLBACK"] = before
 
 
 def cuda_source(executable: Any) -> str:
@@ -88,7 +101,10 @@ def cuda_source(executable: Any) -> str:
 
     def walk(module: Any) -> None:
         if module.kind == "cuda":
-            found.append(str(module.inspect_source()))
+            if any(str(module.inspect_source(kind)) for kind in ("cubin", "ptx", "fatbin")):
+                raise UserError("TVM compiled the GPU module's code itself (for this machine's GPU, not the board's); "
+                                "edgeprune needs it as source")  # fmt: skip
+            found.append(str(module.inspect_source("cuda")))
         for imported in module.imports:
             walk(imported)
 
@@ -100,6 +116,23 @@ def cuda_source(executable: Any) -> str:
 
 def source_sha256(source: str) -> str:
     return hashlib.sha256(source.encode()).hexdigest()
+
+
+def toolchain_missing(gpu: Gpu) -> str | None:
+    """Why this machine cannot compile CUDA code for ``gpu`` with the compiler its target names,
+    or None when it can."""
+    if gpu.device_compiler == "nvcc":
+        return None if shutil.which("nvcc") else f"nvcc (the CUDA toolkit) is not on PATH, which {gpu.cuda_arch} needs"
+    try:
+        import nvidia.cuda_cccl  # noqa: F401
+        from cuda.bindings import nvrtc
+
+        err, major, _ = nvrtc.nvrtcVersion()
+    except (ImportError, RuntimeError, OSError):
+        return f"NVRTC 12 is not installed ({JETSON_EXTRA})"
+    if err != nvrtc.nvrtcResult.NVRTC_SUCCESS or major != 12:
+        return f"the NVRTC found is not version 12 ({JETSON_EXTRA})"
+    return None
 
 
 def compile_device_code(source: str, gpu: Gpu) -> tuple[bytes, str]:
@@ -119,8 +152,13 @@ def _nvcc(source: str, arch: str) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / "module.cu", Path(tmp) / "module.fatbin"
         src.write_text(source)
-        done = subprocess.run([nvcc, "--fatbin", "-O3", f"-gencode=arch=compute_{number},code=sm_{number}",
-                               "-o", str(out), str(src)], capture_output=True, text=True, timeout=600)  # fmt: skip
+        try:
+            done = subprocess.run([nvcc, "--fatbin", "-O3", f"-gencode=arch=compute_{number},code=sm_{number}",
+                                   "-o", str(out), str(src)], capture_output=True, text=True, timeout=600)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            raise UserError(f"nvcc did not finish compiling the GPU module for {arch} in 10 minutes") from None
+        except OSError as exc:
+            raise UserError(f"nvcc could not be run: {one_line(exc, 200)}") from None
         if done.returncode != 0:
             said = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
             raise UserError(f"nvcc could not compile the GPU module for {arch}: {said[:300]}")
@@ -135,7 +173,11 @@ def _nvrtc(source: str, arch: str) -> bytes:
         raise UserError(f"compiling CUDA code for {arch} needs NVRTC 12 from PyPI: {JETSON_EXTRA}") from None
     include = Path(next(iter(nvidia.cuda_cccl.__path__))) / "include"
     options = [f"--gpu-architecture={arch}".encode(), f"-I{include}".encode(), b"--std=c++17", b"-default-device"]
+    prog = None
     try:
+        err, major, _ = nvrtc.nvrtcVersion()
+        if major != 12:  # cuda-bindings also finds a CUDA 13 toolkit's NVRTC, which has no sm_53/sm_72
+            raise UserError(f"compiling CUDA code for {arch} needs NVRTC 12, found {major}: {JETSON_EXTRA}")
         err, prog = nvrtc.nvrtcCreateProgram(source.encode(), b"module.cu", 0, [], [])
         _check(err, "nvrtcCreateProgram")
         (err,) = nvrtc.nvrtcCompileProgram(prog, len(options), options)
@@ -150,9 +192,11 @@ def _nvrtc(source: str, arch: str) -> bytes:
         cubin = b" " * size
         (err,) = nvrtc.nvrtcGetCUBIN(prog, cubin)
         _check(err, "nvrtcGetCUBIN")
-        nvrtc.nvrtcDestroyProgram(prog)
     except (RuntimeError, OSError) as exc:  # the library itself missing or too old for the architecture
         raise UserError(f"NVRTC failed for {arch}: {one_line(exc, 200)} ({JETSON_EXTRA})") from None
+    finally:
+        if prog is not None:
+            nvrtc.nvrtcDestroyProgram(prog)
     return cubin
 
 

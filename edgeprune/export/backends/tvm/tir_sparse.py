@@ -1,10 +1,12 @@
 # ruff: noqa: ANN001, ANN202 - TVMScript: the parser reads these annotations as buffer declarations
 # mypy: disable-error-code="valid-type, no-untyped-def"
-"""Sparse convolutions as TensorIR, for the Jetson GPUs: one kernel per layer, specialised to its
-pattern at compile time, the way SparseRT specialises (Wang, "SparseRT", arXiv 2008.11849, §3):
-every stored weight carries the offset of the input element it multiplies, relative to the
-output position, so the inner loop is one load of a value, one of an offset, one of the input
-and one multiply-add, with no index decoding.
+"""Sparse convolutions as TensorIR, for the Jetson GPUs: one kernel per layer shape, with the
+pattern turned into address offsets when the module is built. Every stored weight carries the
+offset of the input element it multiplies, relative to the output position, so the inner loop
+is one load of a value, one of an offset, one of the input and one multiply-add, with no index
+decoding. The values and offsets are constants of the module, read at run time; SparseRT (Wang,
+arXiv 2008.11849, section 3) goes further and writes them into the code itself, which this
+kernel does not.
 
 The weight is block-sparse with r x c blocks over ``out x (in*kh*kw)`` (CSR is 1 x 1; N:M
 weights are stored as their CSR here); the input arrives padded. Each output position of a
