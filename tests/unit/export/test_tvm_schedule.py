@@ -55,3 +55,33 @@ def test_each_convolution_class_is_scheduled_and_exact(conv):
     assert scheduled == 1
     got = tvm.relax.VirtualMachine(exe, tvm.cpu())["main"](tvm.runtime.tensor(x)).numpy()
     assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
+
+
+@pytest.mark.parametrize("hw", [28, 7], ids=["plane-of-whole-vectors", "odd-plane"])
+def test_an_elementwise_chain_with_per_channel_operands_is_one_vectorised_loop_and_exact(hw):
+    """A batch norm after a residual add (relu(a + b) * scale + shift), as mtl-resnet's decoder has."""
+    from edgeprune.export.backends.tvm.build import legalize
+    from edgeprune.export.backends.tvm.schedule import schedule_elementwise
+
+    rng = np.random.default_rng(2)
+    scale, shift = (rng.standard_normal((64, 1, 1)).astype(np.float32) for _ in range(2))
+    nodes = [helper.make_node("Add", ["a", "b"], ["s"]), helper.make_node("Mul", ["s", "scale"], ["m"]),
+             helper.make_node("Add", ["m", "shift"], ["t"]), helper.make_node("Relu", ["t"], ["y"])]  # fmt: skip
+    spec = [1, 64, hw, hw]
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, spec) for n in "ab"]
+    consts = [numpy_helper.from_array(scale, "scale"), numpy_helper.from_array(shift, "shift")]
+    output = helper.make_tensor_value_info("y", TensorProto.FLOAT, spec)
+    graph = helper.make_graph(nodes, "ew", inputs, [output], consts)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    a, b = (rng.standard_normal(spec).astype(np.float32) for _ in range(2))
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"a": a, "b": b})[0]  # fmt: skip
+    target = tvm_target(load_target("host"))
+    mod = legalize(import_onnx(model, spec), target, vector_lanes(target))
+    funcs = [f for f in mod.functions.values() if isinstance(f, tvm.tirx.PrimFunc)]
+    assert funcs and all(schedule_elementwise(f, vector_lanes(target)) is not None for f in funcs)
+    exe, _, _ = compile_module(import_onnx(model, spec), target, vector_lanes(target))
+    vm = tvm.relax.VirtualMachine(exe, tvm.cpu())
+    got = vm["main"](tvm.runtime.tensor(a), tvm.runtime.tensor(b)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
