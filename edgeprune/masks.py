@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import cast
@@ -75,6 +76,15 @@ class Granularity:
 ELEMENT = Granularity("element")
 
 
+def _fitting(gran: Granularity, shape: torch.Size) -> Granularity:
+    """``gran``, or ``element`` for a weight smaller than one of its blocks (a head of two
+    outputs under block:4x1: its mask is one ragged block, which no block kernel runs)."""
+    if gran.kind != "block":
+        return gran
+    rows, cols = (shape[0], math.prod(shape[1:])) if len(shape) >= 2 else (0, 0)
+    return ELEMENT if gran.a > rows or gran.b > cols else gran
+
+
 def prunable_parameters(
     model: nn.Module, layer_types: Iterable[str] = ("conv", "linear"), exclude: Iterable[str] = ()
 ) -> dict[str, nn.Parameter]:
@@ -101,8 +111,8 @@ class MaskSet:
 
     def __post_init__(self, default: Granularity | None) -> None:
         self.masks = {k: v.to(torch.bool) for k, v in self.masks.items()}
-        for name in self.masks:
-            self.granularity.setdefault(name, default or ELEMENT)
+        for name, mask in self.masks.items():
+            self.granularity.setdefault(name, _fitting(default or ELEMENT, mask.shape))
 
     @torch.no_grad()
     def apply(self, model: nn.Module) -> None:

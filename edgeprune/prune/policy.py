@@ -47,6 +47,15 @@ def group_scores(score: Tensor, gran: Granularity) -> tuple[Tensor, Tensor]:
     raise UserError(f"granularity {gran} is not an allocation granularity")
 
 
+def score_granularity(text: str, method: str) -> Granularity:
+    """The ``--granularity`` of a method that ranks its own scores (CUT, SNIP, IMP): ``element``
+    or ``block:RxC``, the blocks the BSR kernel runs fast (each block ranked by its mean score)."""
+    gran = Granularity.parse(text)
+    if gran.kind not in ("element", "block"):
+        raise UserError(f"--granularity {text}: {method} takes element or block:RxC")
+    return gran
+
+
 def expand_groups(keep: Tensor, shape: torch.Size, gran: Granularity) -> Tensor:
     """Turn a per-group keep vector back into an element mask of ``shape``."""
     if gran.kind == "element":

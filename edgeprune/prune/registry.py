@@ -64,15 +64,15 @@ BUILTIN_METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("l1-filter", "whole filters by L1 norm (Li et al., ICLR 2017), the same share per layer",
                {"scope": "layer"}, "edgeprune.prune.baselines:l1_filter_pruner"),
     MethodSpec("cut", "CUT (arXiv 2504.09803): per-task gradient scores, per-task top-k, OR/AND/vote fusion",
-               {"fusion": "or", "vote_min": None, "calib_batches": 50, "calib_batch_size": 8},
+               {"fusion": "or", "vote_min": None, "calib_batches": 50, "calib_batch_size": 8, "granularity": "element"},
                "edgeprune.prune.cut:CUTPruner", finetune_defaults={"lr": 1e-5, "steps": 1000}),
     MethodSpec("smsp", "SMSP (arXiv 2307.04365): LEEP-similar library tasks' structure scores, one structured round",
                {"mask_library": None, "top_k": 2}, "edgeprune.prune.smsp:SMSPPruner",
                finetune_defaults={"steps": 100, "lr": 1e-3}),
     MethodSpec("snip", "SNIP (Lee et al. 2019): connection sensitivity on one batch, global top-k",
-               {"calib_batch_size": 32}, "edgeprune.prune.snip:SNIPPruner"),
+               {"calib_batch_size": 32, "granularity": "element"}, "edgeprune.prune.snip:SNIPPruner"),
     MethodSpec("imp", "iterative global magnitude pruning, masked fine-tuning between rounds",
-               {"rounds": 3, "round_steps": 100}, "edgeprune.prune.snip:IMPPruner"),
+               {"rounds": 3, "round_steps": 100, "granularity": "element"}, "edgeprune.prune.snip:IMPPruner"),
 )  # fmt: skip
 """The built-in methods, in the order ``--help`` lists them (the order of earlier releases)."""
 

@@ -7,6 +7,9 @@ AdapMTL (arXiv 2408.03913, Table 1).
   rounds of global magnitude pruning on a geometric schedule, s_i = 1 - (1 - s)^(i/rounds),
   each followed by ``round_steps`` steps of masked fine-tuning.
 
+Both take ``granularity`` ``element`` (the papers') or ``block:RxC``: each r x c block of the
+weight ranked by its mean score, so the masks are the blocks the BSR kernel runs fast.
+
 Usage::
 
     masks = SNIPPruner().prune(ctx, 0.9)
@@ -15,29 +18,32 @@ Usage::
 
 from __future__ import annotations
 
-from edgeprune.masks import ELEMENT, MaskSet
+from edgeprune.masks import MaskSet
 from edgeprune.prune.context import PruneContext
 from edgeprune.prune.importance import MagnitudeImportance, connection_sensitivity
-from edgeprune.prune.policy import allocate
+from edgeprune.prune.policy import allocate, score_granularity
 from edgeprune.train.finetune import FinetuneConfig, masked_finetune
 
 
 class SNIPPruner:
     """Connection sensitivity on one batch, global top-k."""
 
-    def __init__(self, calib_batch_size: int = 32) -> None:
+    def __init__(self, calib_batch_size: int = 32, granularity: str = "element") -> None:
         self.calib_batch_size = calib_batch_size
+        self.granularity = score_granularity(granularity, "snip")
 
     def prune(self, ctx: PruneContext, sparsity: float) -> MaskSet:
         scores = connection_sensitivity(ctx, 1, self.calib_batch_size, per_task=False)["all"]
-        return MaskSet(allocate(scores, sparsity, ELEMENT, "global"), default=ELEMENT)
+        return MaskSet(allocate(scores, sparsity, self.granularity, "global"), default=self.granularity)
 
 
 class IMPPruner:
     """Iterative global magnitude pruning with masked fine-tuning between rounds."""
 
-    def __init__(self, rounds: int = 3, round_steps: int = 100, round_lr: float = 1e-3) -> None:
+    def __init__(self, rounds: int = 3, round_steps: int = 100, round_lr: float = 1e-3,
+                 granularity: str = "element") -> None:  # fmt: skip
         self.rounds, self.round_steps, self.round_lr = max(1, rounds), round_steps, round_lr
+        self.granularity = score_granularity(granularity, "imp")
 
     def prune(self, ctx: PruneContext, sparsity: float) -> MaskSet:
         cfg = FinetuneConfig(steps=self.round_steps, lr=self.round_lr, seed=ctx.seed)
@@ -45,7 +51,7 @@ class IMPPruner:
         for i in range(1, self.rounds + 1):
             target = 1 - (1 - sparsity) ** (i / self.rounds)
             scores = MagnitudeImportance().scores(ctx)
-            masks = MaskSet(allocate(scores, target, ELEMENT, "global"), default=ELEMENT)
+            masks = MaskSet(allocate(scores, target, self.granularity, "global"), default=self.granularity)
             if i < self.rounds and self.round_steps > 0:
                 masked_finetune(ctx.model, masks, ctx.workload, ctx.tasks, cfg)
         schedule = [round(1 - (1 - sparsity) ** (i / self.rounds), 4) for i in range(1, self.rounds + 1)]

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from edgeprune.errors import UserError
 from edgeprune.masks import prunable_parameters
 from edgeprune.prune.adapmtl import AdaptiveTaskWeights, soft_threshold
 from edgeprune.prune.base import make_pruner
@@ -253,3 +254,41 @@ def test_adapmtl_from_scratch_reinitialises_and_meets_the_target():
                              evaluate_before=False))  # fmt: skip
     assert abs(res.report.overall.sparsity - 0.7) <= 0.005
     assert res.after["parity"]["top1"] < 0.9  # 30 steps from scratch cannot match the pre-trained 0.98
+
+
+@pytest.mark.parametrize(("method", "opts"), [
+    ("snip", {}), ("imp", {"rounds": 2, "round_steps": 5}), ("cut", {"calib_batches": 2}),
+    ("cut", {"calib_batches": 2, "fusion": "vote"}),
+])  # fmt: skip
+def test_block_granularity_keeps_whole_blocks_at_the_target(digits_ctx, method, opts):
+    """Scores pooled per 4x1 block (the BSR kernel's), the method otherwise unchanged."""
+    masks = make_pruner(method, {**opts, "granularity": "block:4x1"}).prune(digits_ctx, 0.9)
+    assert abs(masks.sparsity() - 0.9) <= 0.01
+    for name, m in masks.masks.items():
+        mat = m.reshape(m.shape[0], -1)
+        rows = mat.shape[0] // 4 * 4
+        if rows == 0:  # a head of fewer than 4 outputs: one ragged block
+            continue
+        blocks = mat[:rows].reshape(rows // 4, 4, -1)
+        assert bool((blocks.all(dim=1) | ~blocks.any(dim=1)).all()), name  # a block is kept or pruned whole
+    assert any(not bool(m.all()) for n, m in masks.masks.items() if n.startswith("backbone"))  # shared layers too
+    small = {n for n, m in masks.masks.items() if m.shape[0] < 4}  # heads of 2 outputs: smaller than a block
+    assert {str(g) for n, g in masks.granularity.items() if n not in small} == {"block:4x1"}
+    assert {str(masks.granularity[n]) for n in small} <= {"element"}
+
+
+def test_a_block_granularity_checkpoint_with_heads_smaller_than_a_block_loads(tmp_path):
+    from edgeprune.checkpoint import load_checkpoint
+    from edgeprune.prune.pipeline import write_checkpoint
+
+    result = prune(PruneRequest("digits", "cut", 0.9, options={"granularity": "block:4x1", "calib_batches": 2},
+                                evaluate_before=False))  # fmt: skip
+    write_checkpoint(result, tmp_path / "b.ept")
+    ckpt = load_checkpoint(tmp_path / "b.ept")  # refused before: block:4x1 on a [2, 32] head
+    assert str(ckpt.masks.granularity["backbone.3.weight"]) == "block:4x1"
+
+
+@pytest.mark.parametrize("method", ["cut", "snip", "imp"])
+def test_a_granularity_the_method_cannot_rank_by_is_refused(method):
+    with pytest.raises(UserError, match=f"{method} takes element or block:RxC"):
+        make_pruner(method, {"granularity": "2:4"})
