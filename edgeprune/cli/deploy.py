@@ -220,10 +220,6 @@ def bench(
 ) -> None:
     """Time the sparse model against the dense baseline of the same checkpoint, interleaved in
     the same run: p50/p90/p99 latency, peak memory, ratio."""
-    from edgeprune.bench.run import PROCESSORS
-
-    if on not in PROCESSORS:
-        raise UserError(f"--on must be one of {', '.join(PROCESSORS)}, not {on!r}")
     # Re-benching an artifact is the normal loop, so its own results.json is replaced without
     # --force; a file named with -o is the user's and is replaced only with --force.
     if output is not None:

@@ -11,6 +11,7 @@ stderr that says which step failed (exit code 1), not a traceback.
 """
 
 import ctypes
+import hashlib
 import os
 import sys
 from typing import Any
@@ -74,8 +75,6 @@ def use_cuda_code(source_sha256: str, code: bytes) -> None:
 
 
 def _compiled_code(source: str) -> bytes:
-    import hashlib
-
     digest = hashlib.sha256(source.encode()).hexdigest()
     if digest not in _code and _previous:  # not an artifact's module: TVM's own compile, as before
         return bytes(_previous[0](source))

@@ -121,14 +121,18 @@ class TvmRunner:
         return self.module.run(x)
 
 
-def load_module(path: Path, threads: int, device: int = tvm_module.CPU) -> TvmModule:
-    """A module library loaded with the TVM runtime; one for another CPU is refused unopened.
-    ``threads`` sizes the runtime's thread pool (one per process). For a GPU module, the CUDA
-    runtime must be loaded and its code given first (:func:`open_tvm` does both)."""
+def _refuse_other_arch(path: Path) -> None:
     arch = elf_arch(path)
     if arch != host_arch():
         raise UserError(f"{path.name} is a TVM module for {arch}; this machine is {host_arch()}: "
                         "bench it on the board")  # fmt: skip
+
+
+def load_module(path: Path, threads: int, device: int = tvm_module.CPU) -> TvmModule:
+    """A module library loaded with the TVM runtime; one for another CPU is refused unopened.
+    ``threads`` sizes the runtime's thread pool (one per process). For a GPU module, the CUDA
+    runtime must be loaded and its code given first (:func:`open_tvm` does both)."""
+    _refuse_other_arch(path)
     _load_runtime()
     try:
         tvm_module.set_threads(threads)
@@ -143,26 +147,24 @@ def load_module(path: Path, threads: int, device: int = tvm_module.CPU) -> TvmMo
 def open_tvm(artifact: Path, manifest: Manifest, role: str, threads: int) -> TvmRunner:
     """The module of ``role``: ``model`` and ``dense`` run on the CPU, ``gpu_model`` and
     ``gpu_dense`` on CUDA device 0."""
+    gpu = manifest.gpu if role.startswith("gpu_") else None
+    if role.startswith("gpu_") and (gpu is None or role.removeprefix("gpu_") not in gpu.modules):
+        raise UserError(f"{artifact} has no GPU modules: compile it with --backend tvm for a board with a GPU")
+    path = checked_path(artifact, manifest, role)
     device = tvm_module.CPU
-    if role.startswith("gpu_"):
-        kind = role.removeprefix("gpu_")
-        if manifest.gpu is None or kind not in manifest.gpu.modules:
-            raise UserError(f"{artifact} has no GPU modules: compile it with --backend tvm for a board with a GPU")
-        path = checked_path(artifact, manifest, role)
-        if elf_arch(path) != host_arch():
-            raise UserError(f"{path.name} is a TVM module for {elf_arch(path)}; this machine is {host_arch()}: "
-                            "bench it on the board")  # fmt: skip
+    if gpu is not None:
+        _refuse_other_arch(path)  # before asking for a GPU: a board's module is refused by its architecture
         why = cuda_unavailable()
         if why is not None:
             raise UserError(f"{path.name} runs on a GPU: {why}")
-        spec = manifest.gpu.modules[kind]
+        spec = gpu.modules[role.removeprefix("gpu_")]
         tvm_module.use_cuda_code(spec.source_sha256, checked_path(artifact, manifest, spec.code).read_bytes())
         device = tvm_module.CUDA
-    module = load_module(checked_path(artifact, manifest, role), threads, device)
+    module = load_module(path, threads, device)
     # our kernels are linked into the sparse module
     isa = module.kernels_isa() if role == "model" and manifest.library is not None else "none"
-    if role == "gpu_model" and manifest.gpu is not None:  # our kernels: TensorIR compiled for the GPU
-        isa = f"cuda {manifest.gpu.cuda_arch}"
+    if role == "gpu_model" and gpu is not None:  # our kernels: TensorIR compiled for the GPU
+        isa = f"cuda {gpu.cuda_arch}"
     inp = manifest.inputs[0]
     shape = tuple(int(d) if isinstance(d, int) else 1 for d in inp.shape)
     return TvmRunner(module, inp.name, shape, isa)

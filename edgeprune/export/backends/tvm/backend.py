@@ -25,7 +25,7 @@ from edgeprune.export.backends.tvm.sparse import import_onnx, replace_sparse
 from edgeprune.formats.compressed import Compressed
 from edgeprune.runtime.elf import elf_arch
 from edgeprune.runtime.kernel_library import ABI_VERSION, session
-from edgeprune.targets import Target
+from edgeprune.targets import Gpu, Target
 
 MODEL, DENSE = "model.so", "dense.so"
 GPU_FILES = {"model": "gpu_model.so", "dense": "gpu_dense.so"}
@@ -85,10 +85,7 @@ class TvmBackend:
         files = {"model": MODEL, "dense": DENSE}
         gpu, check = None, self._check(job)
         if self.gpu_skipped and job.target.gpu is not None:
-            g = job.target.gpu
-            gpu = GpuPath(name=g.name, cuda_arch=g.cuda_arch, jetpack=g.jetpack, cuda=g.cuda,
-                          device_compiler=g.device_compiler, cuda_code=f"GPU modules not built: {self.gpu_skipped}",
-                          tensorrt={"skipped": "a TVM artifact (--backend onnxruntime is TensorRT's)"})  # fmt: skip
+            gpu = _gpu_path(job.target.gpu, f"GPU modules not built: {self.gpu_skipped}")
         if self.gpu_target is not None:
             gpu = self._build_gpu(job, sparse_graph, dense_graph, shape, files)
             check = check.model_copy(update={"max_rel_error_gpu_graph": _check_gpu_graph(job, sparse_graph, shape)})
@@ -132,14 +129,9 @@ class TvmBackend:
             files[f"gpu_{role}"], files[f"gpu_{role}_code"] = GPU_FILES[role], code
             modules[role] = CudaModule(library=f"gpu_{role}", code=f"gpu_{role}_code", kind=kind,  # type: ignore[arg-type]
                                        source_sha256=source_sha256(source))  # fmt: skip
-        return GpuPath(name=gpu.name, cuda_arch=gpu.cuda_arch, jetpack=gpu.jetpack, cuda=gpu.cuda,
-                       device_compiler=gpu.device_compiler,
-                       cuda_code=f"TVM modules for the GPU ({GPU_FILES['model']}: the sparse layers as CUDA kernels "
-                                 f"with precomputed offset tables; {GPU_FILES['dense']}: the dense baseline), their "
-                                 f"code compiled for {gpu.cuda_arch} with {gpu.device_compiler}",
-                       tensorrt={"skipped": "a TVM artifact: its GPU modules run with the TVM runtime "
-                                            "(compile with --backend onnxruntime for TensorRT)"},
-                       modules=modules)  # fmt: skip
+        return _gpu_path(gpu, f"TVM modules for the GPU ({GPU_FILES['model']}: the sparse layers as CUDA kernels "
+                              f"with precomputed offset tables; {GPU_FILES['dense']}: the dense baseline), their code "
+                              f"compiled for {gpu.cuda_arch} with {gpu.device_compiler}", modules)  # fmt: skip
 
     def _tuning(self, job: BuildJob, dense_graph: onnx.ModelProto, shape: list[int]) -> tuple[Path | None, str]:
         """The tuning database to apply (tuned first when --tune-trials asks), and its description."""
@@ -171,6 +163,15 @@ class TvmBackend:
         got = {f: _run_apart(job.out / f, job.example, len(want)) for f in (MODEL, DENSE)}
         return CompileCheck(input=input_text, max_rel_error_with_library=max_rel_error(got[MODEL], want),
                             max_rel_error_fallback=None, max_rel_error_dense_module=max_rel_error(got[DENSE], want))
+
+
+def _gpu_path(gpu: Gpu, cuda_code: str, modules: dict[str, CudaModule] | None = None) -> GpuPath:
+    """The manifest's record of the board's GPU for a TVM artifact (TensorRT takes the ONNX one's)."""
+    return GpuPath(name=gpu.name, cuda_arch=gpu.cuda_arch, jetpack=gpu.jetpack, cuda=gpu.cuda,
+                   device_compiler=gpu.device_compiler, cuda_code=cuda_code,
+                   tensorrt={"skipped": "a TVM artifact: its GPU modules run with the TVM runtime "
+                                        "(compile with --backend onnxruntime for TensorRT)"},
+                   modules=modules or {})  # fmt: skip
 
 
 def _check_gpu_graph(job: BuildJob, sparse_graph: onnx.ModelProto, shape: list[int]) -> float:

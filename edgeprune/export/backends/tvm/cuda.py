@@ -123,6 +123,12 @@ def toolchain_missing(gpu: Gpu) -> str | None:
     or None when it can."""
     if gpu.device_compiler == "nvcc":
         return None if shutil.which("nvcc") else f"nvcc (the CUDA toolkit) is not on PATH, which {gpu.cuda_arch} needs"
+    return _nvrtc_missing()
+
+
+def _nvrtc_missing() -> str | None:
+    """Why NVRTC 12 with the libcu++ headers TVM's code includes cannot be used here, or None.
+    cuda-bindings also finds a CUDA 13 toolkit's NVRTC, which has no sm_53 or sm_72."""
     try:
         import nvidia.cuda_cccl  # noqa: F401
         from cuda.bindings import nvrtc
@@ -166,18 +172,16 @@ def _nvcc(source: str, arch: str) -> bytes:
 
 
 def _nvrtc(source: str, arch: str) -> bytes:
-    try:
-        import nvidia.cuda_cccl  # the libcu++ headers TVM's code includes under NVRTC
-        from cuda.bindings import nvrtc
-    except ImportError:
-        raise UserError(f"compiling CUDA code for {arch} needs NVRTC 12 from PyPI: {JETSON_EXTRA}") from None
+    missing = _nvrtc_missing()
+    if missing:
+        raise UserError(f"compiling CUDA code for {arch}: {missing}")
+    import nvidia.cuda_cccl
+    from cuda.bindings import nvrtc
+
     include = Path(next(iter(nvidia.cuda_cccl.__path__))) / "include"
     options = [f"--gpu-architecture={arch}".encode(), f"-I{include}".encode(), b"--std=c++17", b"-default-device"]
     prog = None
     try:
-        err, major, _ = nvrtc.nvrtcVersion()
-        if major != 12:  # cuda-bindings also finds a CUDA 13 toolkit's NVRTC, which has no sm_53/sm_72
-            raise UserError(f"compiling CUDA code for {arch} needs NVRTC 12, found {major}: {JETSON_EXTRA}")
         err, prog = nvrtc.nvrtcCreateProgram(source.encode(), b"module.cu", 0, [], [])
         _check(err, "nvrtcCreateProgram")
         (err,) = nvrtc.nvrtcCompileProgram(prog, len(options), options)
