@@ -76,7 +76,7 @@ class Granularity:
 ELEMENT = Granularity("element")
 
 
-def _fitting(gran: Granularity, shape: torch.Size) -> Granularity:
+def fitting(gran: Granularity, shape: torch.Size) -> Granularity:
     """``gran``, or ``element`` for a weight smaller than one of its blocks (a head of two
     outputs under block:4x1: its mask is one ragged block, which no block kernel runs)."""
     if gran.kind != "block":
@@ -112,7 +112,7 @@ class MaskSet:
     def __post_init__(self, default: Granularity | None) -> None:
         self.masks = {k: v.to(torch.bool) for k, v in self.masks.items()}
         for name, mask in self.masks.items():
-            self.granularity.setdefault(name, _fitting(default or ELEMENT, mask.shape))
+            self.granularity.setdefault(name, fitting(default or ELEMENT, mask.shape))
 
     @torch.no_grad()
     def apply(self, model: nn.Module) -> None:

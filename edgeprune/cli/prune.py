@@ -143,7 +143,7 @@ def prune(
     tasks: TasksOpt = None,
     model: ModelOpt = None,
     weights: WeightsOpt = None,
-    granularity: Annotated[str | None, typer.Option(help="element, channel, block:RxC or N:M (random, magnitude); element or block:RxC (cut, snip, imp).")] = None,  # noqa: E501
+    granularity: Annotated[str | None, typer.Option(help="element, channel, block:RxC or N:M (random, magnitude); element, block:RxC or N:M (cut, adapmtl, snip, imp). N:M fixes the sparsity at 1 - N/M.")] = None,  # noqa: E501
     scope: Annotated[str | None, typer.Option(help="layer (same sparsity per layer) or global (one ranking).")] = None,
     pattern: Annotated[str | None, typer.Option(help="N:M pattern for method nm (default 2:4).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of method random.")] = None,

@@ -15,6 +15,9 @@
 With ``granularity`` ``block:RxC`` (not in the paper), steps 2-4 rank r x c blocks of each
 weight by their mean score instead of single weights, the method otherwise unchanged: every
 task's mask, and so the fused one, is made of whole blocks, which the BSR kernel runs fast.
+With ``N:M`` (not in the paper either) the pattern fixes the sparsity, so there is no ratio to
+search: each weight's fused rank (the smallest keep ratio at which step 3's fusion would keep
+it) orders the weights, and every group of M input channels keeps its N best.
 
 5. Minimal fine-tuning follows with a small learning rate (Sec. 4.1: 1e-5, up to 1,000
    iterations): the defaults this method recommends to the pipeline.
@@ -35,16 +38,16 @@ from torch import Tensor
 from edgeprune.errors import UserError
 from edgeprune.masks import ELEMENT, Granularity, MaskSet
 from edgeprune.prune.context import PruneContext
-from edgeprune.prune.fusion import FUSIONS, fuse
+from edgeprune.prune.fusion import FUSIONS, fuse, fused_rank
 from edgeprune.prune.importance import connection_sensitivity
-from edgeprune.prune.policy import expand_groups, group_scores, score_granularity
+from edgeprune.prune.policy import expand_groups, group_scores, nm_masks, score_granularity
 
 
 def task_ranks(scores: dict[str, Tensor], reached: list[str], gran: Granularity = ELEMENT
                ) -> tuple[dict[str, Tensor], int]:  # fmt: skip
     """Rank (0 = most important) of every weight among those a task reaches, by its scores; with
     a block granularity, of every block, by its mean score (per group, flattened)."""
-    grouped = {n: scores[n] if gran.kind == "element" else group_scores(scores[n], gran)[0] for n in reached}
+    grouped = {n: scores[n] if gran.kind != "block" else group_scores(scores[n], gran)[0] for n in reached}
     flat = torch.cat([grouped[n].reshape(-1) for n in reached])
     order = torch.argsort(flat, descending=True, stable=True)
     rank = torch.empty_like(order)
@@ -92,7 +95,16 @@ class CUTPruner:
 
     def _keep(self, keep: Tensor, param: Tensor) -> Tensor:
         """A task's keep vector as an element mask (blocks expanded)."""
-        return keep if self.granularity.kind == "element" else expand_groups(keep, param.shape, self.granularity)
+        return keep if self.granularity.kind != "block" else expand_groups(keep, param.shape, self.granularity)
+
+    def nm_masks(self, ranks: dict[str, tuple[dict[str, Tensor], int]], ctx: PruneContext) -> dict[str, Tensor]:
+        """The N best of every M by fused rank (the pattern, not a ratio, sets the sparsity)."""
+        order = {}
+        for n in ctx.params:
+            normalised = {t: ranks[t][0][n] / ranks[t][1] for t in ctx.tasks if n in ranks[t][0]}
+            order[n] = -fused_rank(normalised, self.fusion, self.vote_min) if normalised else torch.zeros_like(
+                ctx.params[n])  # fmt: skip
+        return nm_masks(order, self.granularity)
 
     def prune(self, ctx: PruneContext, sparsity: float) -> MaskSet:
         t0 = time.perf_counter()
@@ -102,6 +114,12 @@ class CUTPruner:
         for t in ctx.tasks:
             reached = [n for n in ctx.params if t in ctx.graph.param_tasks[n]]
             ranks[t] = task_ranks(scores[t], reached, self.granularity)
+        info: dict[str, object] = {"fusion": self.fusion, "scoring_s": scoring_s,
+                                   "scoring_passes": {"forward": self.calib_batches,
+                                                      "backward": self.calib_batches * len(ctx.tasks),
+                                                      "batch_size": self.calib_batch_size}}  # fmt: skip
+        if self.granularity.kind == "nm":
+            return MaskSet(self.nm_masks(ranks, ctx), default=self.granularity, info=info)
         total = sum(p.numel() for p in ctx.params.values())
         want = (1 - sparsity) * total
 
@@ -119,8 +137,4 @@ class CUTPruner:
             else:
                 hi = mid
         ratio = best[1]
-        info = {"keep_ratio": ratio, "fusion": self.fusion, "scoring_s": scoring_s,
-                "scoring_passes": {"forward": self.calib_batches,
-                                   "backward": self.calib_batches * len(ctx.tasks),
-                                   "batch_size": self.calib_batch_size}}  # fmt: skip
-        return MaskSet(self.masks_at(ranks, ctx, ratio), default=self.granularity, info=info)
+        return MaskSet(self.masks_at(ranks, ctx, ratio), default=self.granularity, info={"keep_ratio": ratio, **info})

@@ -5,6 +5,10 @@ keeps that task's mask; one reached by several is kept by ``or`` (any task keeps
 (every task keeps it) or ``vote`` (at least ``vote_min`` of the tasks reaching it keep it; by
 default a strict majority).
 
+With a fixed pattern (N:M) there is no keep ratio to search: :func:`fused_rank` gives each
+weight the smallest ratio at which the fusion keeps it, an order the pattern then keeps the
+best of.
+
 Usage::
 
     fused = fuse({"seg": m_seg, "depth": m_depth}, "or")
@@ -34,6 +38,25 @@ def fuse(masks: Mapping[str, Tensor], how: str, vote_min: int | None = None) -> 
     if how == "and":
         return stacked.all(dim=0)
     if how == "vote":
-        need = len(masks) // 2 + 1 if vote_min is None else min(vote_min, len(masks))
-        return stacked.sum(dim=0) >= need  # a fresh tensor: no task's mask is modified
+        return stacked.sum(dim=0) >= _votes_needed(len(masks), vote_min)  # a fresh tensor: no mask is modified
+    raise UserError(f"unknown fusion '{how}'; use {', '.join(FUSIONS)}")
+
+
+def _votes_needed(tasks: int, vote_min: int | None) -> int:
+    return tasks // 2 + 1 if vote_min is None else min(vote_min, tasks)
+
+
+def fused_rank(ranks: Mapping[str, Tensor], how: str, vote_min: int | None = None) -> Tensor:
+    """Per weight, the fusion's order: ``fuse({t: ranks[t] < r}, how)`` equals
+    ``fused_rank(ranks, how) < r`` for every ratio ``r``. ``ranks`` are each task's ranks of the
+    weights normalised to [0, 1) (0 = most important)."""
+    if not ranks:
+        raise ValueError("no task ranks the weights")
+    stacked = torch.stack([r.float() for r in ranks.values()])
+    if how == "or":  # kept once any task keeps it
+        return stacked.min(dim=0).values
+    if how == "and":  # kept once every task keeps it
+        return stacked.max(dim=0).values
+    if how == "vote":  # kept once the needed number of tasks keep it
+        return stacked.sort(dim=0).values[_votes_needed(len(ranks), vote_min) - 1]
     raise UserError(f"unknown fusion '{how}'; use {', '.join(FUSIONS)}")

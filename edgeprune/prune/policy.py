@@ -48,12 +48,24 @@ def group_scores(score: Tensor, gran: Granularity) -> tuple[Tensor, Tensor]:
 
 
 def score_granularity(text: str, method: str) -> Granularity:
-    """The ``--granularity`` of a method that ranks its own scores (CUT, SNIP, IMP): ``element``
-    or ``block:RxC``, the blocks the BSR kernel runs fast (each block ranked by its mean score)."""
+    """The ``--granularity`` of a method that ranks its own scores (CUT, AdapMTL, SNIP, IMP):
+    ``element``, ``block:RxC`` (the blocks the BSR kernel runs fast, each ranked by its mean
+    score) or ``N:M`` (the N best of every M along the input channels)."""
     gran = Granularity.parse(text)
-    if gran.kind not in ("element", "block"):
-        raise UserError(f"--granularity {text}: {method} takes element or block:RxC")
+    if gran.kind not in ("element", "block", "nm"):
+        raise UserError(f"--granularity {text}: {method} takes element, block:RxC or N:M")
     return gran
+
+
+def granularity_sparsity(options: Mapping[str, Any]) -> float | None:
+    """The sparsity a method's ``granularity`` option fixes (N:M: 1 - N/M), else ``None``."""
+    return Granularity.parse(str(options.get("granularity", "element"))).implied_sparsity
+
+
+def nm_fits(shape: torch.Size, m: int) -> bool:
+    """Whether a weight of ``shape`` has input channels in whole groups of ``m`` (N:M applies;
+    other weights stay dense under an N:M granularity)."""
+    return len(shape) >= 2 and shape[1] % m == 0
 
 
 def expand_groups(keep: Tensor, shape: torch.Size, gran: Granularity) -> Tensor:
@@ -168,8 +180,7 @@ def nm_masks(scores: Mapping[str, Tensor], gran: Granularity) -> dict[str, Tenso
     n, m = gran.a, gran.b
     out = {}
     for name, s in scores.items():
-        cin = s.shape[1] if s.dim() > 1 else 1
-        if s.dim() < 2 or cin % m:
+        if not nm_fits(s.shape, m):
             out[name] = torch.ones_like(s, dtype=torch.bool)
             continue
         moved = s.movedim(1, -1)  # out, kh, kw, in

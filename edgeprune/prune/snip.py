@@ -7,8 +7,10 @@ AdapMTL (arXiv 2408.03913, Table 1).
   rounds of global magnitude pruning on a geometric schedule, s_i = 1 - (1 - s)^(i/rounds),
   each followed by ``round_steps`` steps of masked fine-tuning.
 
-Both take ``granularity`` ``element`` (the papers') or ``block:RxC``: each r x c block of the
-weight ranked by its mean score, so the masks are the blocks the BSR kernel runs fast.
+Both take ``granularity`` ``element`` (the papers'), ``block:RxC`` (each r x c block of the
+weight ranked by its mean score, so the masks are the blocks the BSR kernel runs fast) or
+``N:M`` (the N best of every M input channels). IMP's rounds then tighten the pattern
+gradually: round i keeps N_i of every M, N_i = M (1 - s_i) rounded, ending at N.
 
 Usage::
 
@@ -18,7 +20,7 @@ Usage::
 
 from __future__ import annotations
 
-from edgeprune.masks import MaskSet
+from edgeprune.masks import Granularity, MaskSet
 from edgeprune.prune.context import PruneContext
 from edgeprune.prune.importance import MagnitudeImportance, connection_sensitivity
 from edgeprune.prune.policy import allocate, score_granularity
@@ -51,9 +53,17 @@ class IMPPruner:
         for i in range(1, self.rounds + 1):
             target = 1 - (1 - sparsity) ** (i / self.rounds)
             scores = MagnitudeImportance().scores(ctx)
-            masks = MaskSet(allocate(scores, target, self.granularity, "global"), default=self.granularity)
+            masks = MaskSet(allocate(scores, target, self._round_granularity(target), "global"),
+                            default=self.granularity)  # fmt: skip
             if i < self.rounds and self.round_steps > 0:
                 masked_finetune(ctx.model, masks, ctx.workload, ctx.tasks, cfg)
         schedule = [round(1 - (1 - sparsity) ** (i / self.rounds), 4) for i in range(1, self.rounds + 1)]
         masks.info = {"schedule": schedule, "round_steps": self.round_steps}
         return masks
+
+    def _round_granularity(self, target: float) -> Granularity:
+        """The round's granularity: N:M loosened to N_i of M on the way to the final N."""
+        gran = self.granularity
+        if gran.kind != "nm":
+            return gran
+        return Granularity("nm", min(gran.b, max(gran.a, round(gran.b * (1 - target)))), gran.b)

@@ -85,12 +85,23 @@ def test_vote_does_not_modify_the_task_masks():
     assert torch.equal(M1, before)
 
 
-@pytest.fixture(scope="module")
-def digits_ctx():
+def _digits_ctx():
     wl = resolve_workload("digits")
     loaded = load_and_extract(wl, None, None, None)
     return PruneContext(loaded.model, loaded.tasks, loaded.graph, prunable_parameters(loaded.model), wl,
                         wl.example())  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def digits_ctx():
+    """Shared: the methods that train (IMP, AdapMTL) leave its model pruned for later tests."""
+    return _digits_ctx()
+
+
+@pytest.fixture
+def fresh_digits_ctx():
+    """The pre-trained model, untouched by earlier tests."""
+    return _digits_ctx()
 
 
 @pytest.mark.parametrize("fusion", ["or", "and", "vote"])
@@ -288,7 +299,80 @@ def test_a_block_granularity_checkpoint_with_heads_smaller_than_a_block_loads(tm
     assert str(ckpt.masks.granularity["backbone.3.weight"]) == "block:4x1"
 
 
-@pytest.mark.parametrize("method", ["cut", "snip", "imp"])
+@pytest.mark.parametrize("method", ["cut", "snip", "imp", "adapmtl"])
 def test_a_granularity_the_method_cannot_rank_by_is_refused(method):
-    with pytest.raises(UserError, match=f"{method} takes element or block:RxC"):
-        make_pruner(method, {"granularity": "2:4"})
+    with pytest.raises(UserError, match=f"{method} takes element, block:RxC or N:M"):
+        make_pruner(method, {"granularity": "channel"})
+
+
+def test_adapmtl_takes_block_granularity_with_whole_blocks_at_the_target(fresh_digits_ctx):
+    digits_ctx = fresh_digits_ctx
+    masks = make_pruner("adapmtl", {"granularity": "block:4x1", "train_steps": 12, "warmup": 2, "window": 5}
+                        ).prune(digits_ctx, 0.9)  # fmt: skip
+    assert abs(masks.sparsity() - 0.9) <= 0.01
+    for name, m in masks.masks.items():
+        if m.shape[0] < 4:
+            assert str(masks.granularity[name]) == "element"
+            continue
+        mat = m.reshape(m.shape[0], -1)
+        blocks = mat[: mat.shape[0] // 4 * 4].reshape(mat.shape[0] // 4, 4, -1)
+        assert bool((blocks.all(dim=1) | ~blocks.any(dim=1)).all()), name
+    weights = dict(digits_ctx.model.named_parameters())
+    assert all(torch.equal(weights[n] != 0, m) for n, m in masks.masks.items())  # the weights are w'
+
+
+def test_adapmtl_block_shrink_is_eq2_for_one_by_one_blocks_and_whole_blocks_otherwise():
+    from edgeprune.masks import Granularity
+
+    w = torch.randn(8, 3, 3, 3)
+    s = torch.tensor(-1.5)
+    torch.testing.assert_close(soft_threshold(w, s, Granularity("block", 1, 1)), soft_threshold(w, s))
+    out = soft_threshold(w, s, Granularity("block", 4, 1)).reshape(2, 4, 27)
+    rms = w.reshape(2, 4, 27).pow(2).mean(dim=1, keepdim=True).sqrt()
+    t = torch.sigmoid(s)
+    torch.testing.assert_close(out, w.reshape(2, 4, 27) * torch.relu(rms - t) / rms)
+    w = w.clone().requires_grad_(True)
+    with torch.no_grad():
+        w[:4] = 0  # a block pruned already (a pruned checkpoint pruned again): no NaN gradient
+    soft_threshold(w, s, Granularity("block", 4, 1)).sum().backward()
+    assert bool(torch.isfinite(w.grad).all())
+
+
+def test_fused_rank_orders_weights_as_the_fusion_keeps_them():
+    from edgeprune.prune.fusion import fused_rank
+
+    gen = torch.Generator().manual_seed(0)
+    ranks = {t: torch.rand(500, generator=gen) for t in ("a", "b", "c")}
+    for how, vote_min in (("or", None), ("and", None), ("vote", None), ("vote", 3), ("vote", 1)):
+        order = fused_rank(ranks, how, vote_min)
+        for r in (0.05, 0.3, 0.5, 0.9):
+            assert torch.equal(fuse({t: v < r for t, v in ranks.items()}, how, vote_min), order < r), (how, r)
+
+
+@pytest.mark.parametrize(("method", "opts"), [
+    ("cut", {"calib_batches": 2}), ("cut", {"calib_batches": 2, "fusion": "and"}), ("snip", {}),
+    ("imp", {"rounds": 2, "round_steps": 3}), ("adapmtl", {"train_steps": 4, "warmup": 1, "window": 2}),
+])  # fmt: skip
+def test_nm_granularity_keeps_n_of_every_m_input_channels(fresh_digits_ctx, method, opts):
+    digits_ctx = fresh_digits_ctx
+    from edgeprune.prune.policy import nm_fits
+
+    masks = make_pruner(method, {**opts, "granularity": "1:4"}).prune(digits_ctx, 0.75)
+    fits = 0
+    for name, m in masks.masks.items():
+        if not nm_fits(m.shape, 4):
+            assert bool(m.all()), name  # as method nm: weights not in whole groups of 4 stay dense
+            continue
+        fits += 1
+        per_group = m.movedim(1, -1).reshape(-1, 4).sum(dim=1)
+        assert int(per_group.max()) <= 1 and float(per_group.float().mean()) > 0.9, name
+    assert fits >= 2
+
+
+def test_an_nm_granularity_fixes_the_sparsity():
+    from edgeprune.prune.registry import method_spec
+
+    for method in ("cut", "adapmtl", "snip", "imp", "magnitude", "random"):
+        assert method_spec(method).sparsity_fixed_by({"granularity": "2:4"}) == 0.5, method
+    with pytest.raises(UserError, match="fixes the sparsity at 0.5, not 0.9"):
+        prune(PruneRequest("digits", "magnitude", 0.9, options={"granularity": "2:4"}, evaluate_before=False))
