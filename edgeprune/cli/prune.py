@@ -145,6 +145,8 @@ def prune(
     weights: WeightsOpt = None,
     granularity: Annotated[str | None, typer.Option(help="element, channel, block:RxC or N:M (random, magnitude); element, block:RxC or N:M (cut, adapmtl, snip, imp). N:M fixes the sparsity at 1 - N/M.")] = None,  # noqa: E501
     scope: Annotated[str | None, typer.Option(help="layer (same sparsity per layer) or global (one ranking).")] = None,
+    allocate: Annotated[str | None, typer.Option(help="method (the method's own per-layer sparsities) or latency: the per-layer sparsities with the lowest latency predicted by --target's calibrated cost table, at the same overall sparsity (cut, snip, imp, magnitude, random).")] = None,  # noqa: E501
+    target: Annotated[str | None, typer.Option(help="The board whose cost table --allocate latency reads (default host).")] = None,  # noqa: E501
     pattern: Annotated[str | None, typer.Option(help="N:M pattern for method nm (default 2:4).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of method random.")] = None,
     fusion: Annotated[str | None, typer.Option(help="cut: fusion of shared weights' per-task masks: or, and, vote.")] = None,  # noqa: E501
@@ -184,7 +186,8 @@ def prune(
     from edgeprune.prune.pipeline import PruneRequest, finetune_config, write_checkpoint
 
     _threads(threads)
-    given = {"granularity": granularity, "scope": scope, "pattern": pattern, "seed": seed, "fusion": fusion,
+    given = {"granularity": granularity, "scope": scope, "allocate": allocate, "target": target,
+             "pattern": pattern, "seed": seed, "fusion": fusion,
              "vote_min": vote_min, "calib_batches": calib_batches, "calib_batch_size": calib_batch_size,
              "rounds": rounds, "round_steps": round_steps, "train_steps": train_steps, "train_lr": train_lr,
              "threshold_lr": threshold_lr, "init_threshold": init_threshold, "window": window, "warmup": warmup,

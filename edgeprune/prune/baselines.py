@@ -9,6 +9,7 @@ from typing import Any
 from edgeprune.masks import Granularity, MaskSet
 from edgeprune.prune.context import PruneContext
 from edgeprune.prune.importance import Importance, MagnitudeImportance, RandomImportance
+from edgeprune.prune.latency import LatencyAllocation, latency_allocation, plan
 from edgeprune.prune.policy import allocate
 
 
@@ -21,11 +22,16 @@ class ScorePruner:
         masks = pruner.prune(ctx, 0.9)
     """
 
-    def __init__(self, importance: Importance, granularity: Granularity, scope: str = "layer") -> None:
-        self.importance, self.granularity, self.scope = importance, granularity, scope
+    def __init__(self, importance: Importance, granularity: Granularity, scope: str = "layer",
+                 latency: LatencyAllocation | None = None) -> None:  # fmt: skip
+        self.importance, self.granularity, self.scope, self.latency = importance, granularity, scope, latency
 
     def prune(self, ctx: PruneContext, sparsity: float) -> MaskSet:
         scores = self.importance.scores(ctx)
+        if self.latency is not None:  # per-layer sparsities for the lowest predicted latency
+            per_layer, info = plan(self.latency, ctx, sparsity, self.granularity)
+            return MaskSet(allocate(scores, sparsity, self.granularity, per_layer=per_layer),
+                           default=self.granularity, info=info)  # fmt: skip
         # Whole filters of an output layer are whole task outputs (a class, the depth map).
         keep = ctx.output_layers if self.granularity.kind == "channel" else frozenset()
         return MaskSet(allocate(scores, sparsity, self.granularity, self.scope, keep), default=self.granularity)
@@ -42,14 +48,17 @@ class LayerNormalised:
         return {n: s / s.mean().clamp_min(1e-12) for n, s in self.inner.scores(ctx).items()}
 
 
-def random_pruner(granularity: str, scope: str, seed: int) -> ScorePruner:
-    """Method ``random``: seeded random scores, kept by policy."""
-    return ScorePruner(RandomImportance(seed), Granularity.parse(granularity), scope)
+def random_pruner(granularity: str, scope: str, seed: int, allocate: str = "method",
+                  target: str = "host") -> ScorePruner:  # fmt: skip
+    """Method ``random``: seeded random scores, kept by policy (or ``allocate`` ``latency``)."""
+    gran = Granularity.parse(granularity)
+    return ScorePruner(RandomImportance(seed), gran, scope, latency_allocation(allocate, target, gran))
 
 
-def magnitude_pruner(granularity: str, scope: str) -> ScorePruner:
-    """Method ``magnitude``: |w|, layer-wise or global."""
-    return ScorePruner(MagnitudeImportance(), Granularity.parse(granularity), scope)
+def magnitude_pruner(granularity: str, scope: str, allocate: str = "method", target: str = "host") -> ScorePruner:
+    """Method ``magnitude``: |w|, layer-wise or global (or ``allocate`` ``latency``)."""
+    gran = Granularity.parse(granularity)
+    return ScorePruner(MagnitudeImportance(), gran, scope, latency_allocation(allocate, target, gran))
 
 
 def nm_pruner(pattern: str) -> ScorePruner:

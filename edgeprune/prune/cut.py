@@ -17,7 +17,9 @@ weight by their mean score instead of single weights, the method otherwise uncha
 task's mask, and so the fused one, is made of whole blocks, which the BSR kernel runs fast.
 With ``N:M`` (not in the paper either) the pattern fixes the sparsity, so there is no ratio to
 search: each weight's fused rank (the smallest keep ratio at which step 3's fusion would keep
-it) orders the weights, and every group of M input channels keeps its N best.
+it) orders the weights, and every group of M input channels keeps its N best. With
+``allocate="latency"`` (``prune/latency.py``) each layer's sparsity comes from the target's cost
+table, and each layer keeps its weights of best fused rank: the fusion's order, another budget.
 
 5. Minimal fine-tuning follows with a small learning rate (Sec. 4.1: 1e-5, up to 1,000
    iterations): the defaults this method recommends to the pipeline.
@@ -40,7 +42,8 @@ from edgeprune.masks import ELEMENT, Granularity, MaskSet
 from edgeprune.prune.context import PruneContext
 from edgeprune.prune.fusion import FUSIONS, fuse, fused_rank
 from edgeprune.prune.importance import connection_sensitivity
-from edgeprune.prune.policy import expand_groups, group_scores, nm_masks, score_granularity
+from edgeprune.prune.latency import latency_allocation, plan
+from edgeprune.prune.policy import allocate, expand_groups, group_scores, nm_masks, score_granularity
 
 
 def task_ranks(scores: dict[str, Tensor], reached: list[str], gran: Granularity = ELEMENT
@@ -64,7 +67,8 @@ class CUTPruner:
     """Task-decoupled gradient scoring, per-task top-k, fusion of shared parameters."""
 
     def __init__(self, fusion: str = "or", vote_min: int | None = None, calib_batches: int = 50,
-                 calib_batch_size: int = 8, granularity: str = "element") -> None:  # fmt: skip
+                 calib_batch_size: int = 8, granularity: str = "element", allocate: str = "method",
+                 target: str = "host") -> None:  # fmt: skip
         if fusion not in FUSIONS:
             raise UserError(f"unknown fusion '{fusion}'; use {', '.join(FUSIONS)}")
         if vote_min is not None and (fusion != "vote" or vote_min < 1):
@@ -72,6 +76,7 @@ class CUTPruner:
         self.fusion, self.vote_min = fusion, vote_min
         self.calib_batches, self.calib_batch_size = calib_batches, calib_batch_size
         self.granularity = score_granularity(granularity, "cut")
+        self.latency = latency_allocation(allocate, target, self.granularity)
 
     def scores(self, ctx: PruneContext) -> dict[str, dict[str, Tensor]]:
         """Per task: normalised |w * dL_k/dw| over the calibration batches."""
@@ -97,14 +102,15 @@ class CUTPruner:
         """A task's keep vector as an element mask (blocks expanded)."""
         return keep if self.granularity.kind != "block" else expand_groups(keep, param.shape, self.granularity)
 
-    def nm_masks(self, ranks: dict[str, tuple[dict[str, Tensor], int]], ctx: PruneContext) -> dict[str, Tensor]:
-        """The N best of every M by fused rank (the pattern, not a ratio, sets the sparsity)."""
+    def fused_order(self, ranks: dict[str, tuple[dict[str, Tensor], int]], ctx: PruneContext) -> dict[str, Tensor]:
+        """Per weight, minus its fused rank (higher is kept first), at the weight's shape."""
         order = {}
-        for n in ctx.params:
+        for n, p in ctx.params.items():
             normalised = {t: ranks[t][0][n] / ranks[t][1] for t in ctx.tasks if n in ranks[t][0]}
-            order[n] = -fused_rank(normalised, self.fusion, self.vote_min) if normalised else torch.zeros_like(
-                ctx.params[n])  # fmt: skip
-        return nm_masks(order, self.granularity)
+            fused = -fused_rank(normalised, self.fusion, self.vote_min) if normalised else torch.zeros(p.numel())
+            order[n] = fused.reshape(p.shape) if self.granularity.kind != "block" else expand_groups(
+                fused, p.shape, self.granularity)  # fmt: skip
+        return order
 
     def prune(self, ctx: PruneContext, sparsity: float) -> MaskSet:
         t0 = time.perf_counter()
@@ -118,8 +124,13 @@ class CUTPruner:
                                    "scoring_passes": {"forward": self.calib_batches,
                                                       "backward": self.calib_batches * len(ctx.tasks),
                                                       "batch_size": self.calib_batch_size}}  # fmt: skip
-        if self.granularity.kind == "nm":
-            return MaskSet(self.nm_masks(ranks, ctx), default=self.granularity, info=info)
+        if self.granularity.kind == "nm":  # the N best of every M by fused rank: the pattern sets the sparsity
+            return MaskSet(nm_masks(self.fused_order(ranks, ctx), self.granularity), default=self.granularity,
+                           info=info)  # fmt: skip
+        if self.latency is not None:  # per-layer sparsities for the lowest predicted latency, by fused rank
+            per_layer, planned = plan(self.latency, ctx, sparsity, self.granularity)
+            masks = allocate(self.fused_order(ranks, ctx), sparsity, self.granularity, per_layer=per_layer)
+            return MaskSet(masks, default=self.granularity, info={**info, **planned})
         total = sum(p.numel() for p in ctx.params.values())
         want = (1 - sparsity) * total
 

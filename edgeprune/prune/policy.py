@@ -96,18 +96,21 @@ def _keep_top(scores: Tensor, sizes: Tensor, keep_weights: float, protect: Tenso
     return keep
 
 
-def _apportion(grouped: Mapping[str, tuple[Tensor, Tensor]], sparsity: float) -> dict[str, Tensor]:
+def _apportion(grouped: Mapping[str, tuple[Tensor, Tensor]], sparsity: float | Mapping[str, float]
+               ) -> dict[str, Tensor]:  # fmt: skip
     """Layer-wise keep: every layer keeps its best groups up to its own share (1 - s) of its
-    weights; the budget left by rounding down goes one group at a time to the layers with the
-    largest fractional remainder (Hamilton apportionment), so every layer stays within one
-    group of its share and the total within about half a small group of the target. Every
+    weights (``s`` the one sparsity, or the layer's own from a mapping); the budget left by
+    rounding down goes one group at a time to the layers with the largest fractional remainder
+    (Hamilton apportionment), so every layer stays within one group of its share and the total
+    within about half a small group of the target. Every
     layer keeps at least its best group."""
     state: dict[str, list[Any]] = {}  # name -> [order, cumulative sizes, groups kept, share]
     left = 0.0
     for n, (g, z) in grouped.items():
         order = torch.argsort(g, descending=True, stable=True)
         cum = torch.cumsum(z[order], 0)
-        share = (1 - sparsity) * float(z.sum())
+        layer_sparsity = sparsity[n] if isinstance(sparsity, Mapping) else sparsity
+        share = (1 - layer_sparsity) * float(z.sum())
         k = max(1, int((cum <= share + 1e-9).sum()))
         left += share - float(cum[k - 1])
         state[n] = [order, cum, k, share]
@@ -136,12 +139,18 @@ def allocate(
     gran: Granularity,
     scope: str = "layer",
     keep_whole: frozenset[str] = frozenset(),
+    per_layer: Mapping[str, float] | None = None,
 ) -> dict[str, Tensor]:
     """Keep-masks meeting ``sparsity`` at granularity ``gran`` with ``scope`` ``layer`` or
     ``global``. Layers in ``keep_whole`` stay dense and the others prune more to meet the
-    overall target."""
+    overall target. ``per_layer`` (a latency-aware allocation) gives each layer its own
+    sparsity instead; each keeps its best groups."""
     if gran.kind == "nm":
         return nm_masks(scores, gran)
+    if per_layer is not None:
+        grouped_layers = {n: group_scores(s, gran) for n, s in scores.items()}
+        return {n: expand_groups(k, scores[n].shape, gran)
+                for n, k in _apportion(grouped_layers, per_layer).items()}  # fmt: skip
     fixed = {n for n in scores if n in keep_whole}
     if fixed:
         total = sum(s.numel() for s in scores.values())

@@ -52,32 +52,35 @@ _ADAPMTL_OPTIONS = {"train_steps": 1000, "train_batch_size": 16, "train_lr": 1e-
                     "threshold_decay": 0.0, "init_threshold": None, "window": 500, "warmup": 100, "ramp": 0.6,
                     "from_scratch": False, "granularity": "element"}  # fmt: skip
 _BY_GRANULARITY = "edgeprune.prune.policy:granularity_sparsity"
+_ALLOCATE = {"allocate": "method", "target": "host"}  # --allocate latency: the target's cost table
 
 BUILTIN_METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("adapmtl", "AdapMTL (arXiv 2408.03913): per-component learned soft thresholds, adaptive task weights",
                _ADAPMTL_OPTIONS, "edgeprune.prune.adapmtl:AdapMTLPruner", fixed_sparsity=_BY_GRANULARITY),
     MethodSpec("random", "random scores (seeded), kept by policy",
-               {"granularity": "element", "scope": "layer", "seed": 0}, "edgeprune.prune.baselines:random_pruner",
-               fixed_sparsity=_BY_GRANULARITY),
-    MethodSpec("magnitude", "|w| (Han et al. 2015), layer-wise or global", {"granularity": "element", "scope": "layer"},
+               {"granularity": "element", "scope": "layer", "seed": 0, **_ALLOCATE},
+               "edgeprune.prune.baselines:random_pruner", fixed_sparsity=_BY_GRANULARITY),
+    MethodSpec("magnitude", "|w| (Han et al. 2015), layer-wise or global",
+               {"granularity": "element", "scope": "layer", **_ALLOCATE},
                "edgeprune.prune.baselines:magnitude_pruner", fixed_sparsity=_BY_GRANULARITY),
     MethodSpec("nm", "N:M magnitude (default 2:4) along input channels, for sparse tensor cores", {"pattern": "2:4"},
                "edgeprune.prune.baselines:nm_pruner", fixed_sparsity="edgeprune.prune.baselines:nm_sparsity"),
     MethodSpec("l1-filter", "whole filters by L1 norm (Li et al., ICLR 2017), the same share per layer",
                {"scope": "layer"}, "edgeprune.prune.baselines:l1_filter_pruner"),
     MethodSpec("cut", "CUT (arXiv 2504.09803): per-task gradient scores, per-task top-k, OR/AND/vote fusion",
-               {"fusion": "or", "vote_min": None, "calib_batches": 50, "calib_batch_size": 8, "granularity": "element"},
+               {"fusion": "or", "vote_min": None, "calib_batches": 50, "calib_batch_size": 8, "granularity": "element",
+                **_ALLOCATE},
                "edgeprune.prune.cut:CUTPruner", fixed_sparsity=_BY_GRANULARITY,
                finetune_defaults={"lr": 1e-5, "steps": 1000}),
     MethodSpec("smsp", "SMSP (arXiv 2307.04365): LEEP-similar library tasks' structure scores, one structured round",
                {"mask_library": None, "top_k": 2}, "edgeprune.prune.smsp:SMSPPruner",
                finetune_defaults={"steps": 100, "lr": 1e-3}),
     MethodSpec("snip", "SNIP (Lee et al. 2019): connection sensitivity on one batch, global top-k",
-               {"calib_batch_size": 32, "granularity": "element"}, "edgeprune.prune.snip:SNIPPruner",
+               {"calib_batch_size": 32, "granularity": "element", **_ALLOCATE}, "edgeprune.prune.snip:SNIPPruner",
                fixed_sparsity=_BY_GRANULARITY),
     MethodSpec("imp", "iterative global magnitude pruning, masked fine-tuning between rounds",
-               {"rounds": 3, "round_steps": 100, "granularity": "element"}, "edgeprune.prune.snip:IMPPruner",
-               fixed_sparsity=_BY_GRANULARITY),
+               {"rounds": 3, "round_steps": 100, "granularity": "element", **_ALLOCATE},
+               "edgeprune.prune.snip:IMPPruner", fixed_sparsity=_BY_GRANULARITY),
 )  # fmt: skip
 """The built-in methods, in the order ``--help`` lists them (the order of earlier releases)."""
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from edgeprune.masks import Granularity, MaskSet
 from edgeprune.prune.context import PruneContext
 from edgeprune.prune.importance import MagnitudeImportance, connection_sensitivity
+from edgeprune.prune.latency import latency_allocation, plan
 from edgeprune.prune.policy import allocate, score_granularity
 from edgeprune.train.finetune import FinetuneConfig, masked_finetune
 
@@ -30,12 +31,18 @@ from edgeprune.train.finetune import FinetuneConfig, masked_finetune
 class SNIPPruner:
     """Connection sensitivity on one batch, global top-k."""
 
-    def __init__(self, calib_batch_size: int = 32, granularity: str = "element") -> None:
+    def __init__(self, calib_batch_size: int = 32, granularity: str = "element", allocate: str = "method",
+                 target: str = "host") -> None:  # fmt: skip
         self.calib_batch_size = calib_batch_size
         self.granularity = score_granularity(granularity, "snip")
+        self.latency = latency_allocation(allocate, target, self.granularity)
 
     def prune(self, ctx: PruneContext, sparsity: float) -> MaskSet:
         scores = connection_sensitivity(ctx, 1, self.calib_batch_size, per_task=False)["all"]
+        if self.latency is not None:
+            per_layer, info = plan(self.latency, ctx, sparsity, self.granularity)
+            return MaskSet(allocate(scores, sparsity, self.granularity, per_layer=per_layer),
+                           default=self.granularity, info=info)  # fmt: skip
         return MaskSet(allocate(scores, sparsity, self.granularity, "global"), default=self.granularity)
 
 
@@ -43,22 +50,27 @@ class IMPPruner:
     """Iterative global magnitude pruning with masked fine-tuning between rounds."""
 
     def __init__(self, rounds: int = 3, round_steps: int = 100, round_lr: float = 1e-3,
-                 granularity: str = "element") -> None:  # fmt: skip
+                 granularity: str = "element", allocate: str = "method", target: str = "host") -> None:  # fmt: skip
         self.rounds, self.round_steps, self.round_lr = max(1, rounds), round_steps, round_lr
         self.granularity = score_granularity(granularity, "imp")
+        self.latency = latency_allocation(allocate, target, self.granularity)
 
     def prune(self, ctx: PruneContext, sparsity: float) -> MaskSet:
         cfg = FinetuneConfig(steps=self.round_steps, lr=self.round_lr, seed=ctx.seed)
         masks = MaskSet({})
+        info: dict[str, object] = {}
         for i in range(1, self.rounds + 1):
             target = 1 - (1 - sparsity) ** (i / self.rounds)
             scores = MagnitudeImportance().scores(ctx)
-            masks = MaskSet(allocate(scores, target, self._round_granularity(target), "global"),
+            per_layer = None
+            if self.latency is not None:  # each round's allocation for the lowest predicted latency
+                per_layer, info = plan(self.latency, ctx, target, self.granularity)
+            masks = MaskSet(allocate(scores, target, self._round_granularity(target), "global", per_layer=per_layer),
                             default=self.granularity)  # fmt: skip
             if i < self.rounds and self.round_steps > 0:
                 masked_finetune(ctx.model, masks, ctx.workload, ctx.tasks, cfg)
         schedule = [round(1 - (1 - sparsity) ** (i / self.rounds), 4) for i in range(1, self.rounds + 1)]
-        masks.info = {"schedule": schedule, "round_steps": self.round_steps}
+        masks.info = {"schedule": schedule, "round_steps": self.round_steps, **info}
         return masks
 
     def _round_granularity(self, target: float) -> Granularity:
