@@ -3,6 +3,7 @@ training budget for all, plus CUT's fusions on 2 and 3 tasks.
 
     python benchmarks/accuracy_table.py --model mtl-resnet --budget 300 --out results/accuracy
     python benchmarks/accuracy_table.py --model mtl-lite0 --sparsities 0.9 --budget 300 --out results/lite0
+    python benchmarks/accuracy_table.py --hardware --out results/accuracy-mtl-resnet-hardware
 
 The budget is the number of training iterations after (or during) pruning, the same for all:
 one-shot methods fine-tune ``budget`` steps; IMP spends it across its rounds and a final
@@ -102,6 +103,44 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
         fig.savefig(tmp, format="png", dpi=110)
 
 
+# (label, method, options, sparsity): each against element-wise CUT (or) at the same sparsity
+HARDWARE = [
+    ("cut (or)", "cut", {}, 0.9),
+    ("cut (or), block:4x1", "cut", {"granularity": "block:4x1"}, 0.9),
+    ("cut (or), --allocate latency", "cut", {"allocate": "latency"}, 0.9),
+    ("cut (or), block:4x1, --allocate latency", "cut", {"granularity": "block:4x1", "allocate": "latency"}, 0.9),
+    ("adapmtl", "adapmtl", {}, 0.9),
+    ("adapmtl, block:4x1", "adapmtl", {"granularity": "block:4x1"}, 0.9),
+    ("cut (or)", "cut", {}, 0.5),
+    ("cut (or), 2:4", "cut", {"granularity": "2:4"}, 0.5),
+]
+
+
+def hardware_table(args: argparse.Namespace) -> None:
+    """The accuracy cost of masks the fast kernels like, against element-wise CUT."""
+    tasks = args.tasks.split(",")
+    rows = []
+    for label, method, options, sparsity in HARDWARE:
+        if method == "adapmtl":
+            run = Run(label, method, {**options, "train_steps": args.budget, "train_lr": args.lr}, 0, args.lr)
+        else:
+            run = Run(label, method, options, args.budget, args.lr)
+        rows.append(run_one(args.model, tasks, run, sparsity))
+        print(f"{label} @ {sparsity:.2f}: ΔT {rows[-1]['dt']:+.2f}% ({rows[-1]['wall_s']:.0f}s)", flush=True)
+    reference = {r["sparsity"]: r["dt"] for r in rows if r["label"] == "cut (or)"}
+    title = (f"{args.model} + scenes ({', '.join(tasks)}): masks the fast kernels run against element-wise CUT, "
+             f"{args.budget} training iterations each (Adam, lr {args.lr:g}), 2 threads")  # fmt: skip
+    text = table(rows, tasks, title)
+    text += "\n| mask | sparsity | ΔT % | ΔT - element-wise CUT's (points) |\n|---|---|---|---|\n"
+    for r in rows:
+        diff = r["dt"] - reference[r["sparsity"]]
+        text += f"| {r['label']} | {100 * r['sparsity']:.0f}% | {r['dt']:+.2f} | {diff:+.2f} |\n"
+    print(text)
+    out = Path(args.out)
+    write_text_atomic(out.with_suffix(".md"), text)
+    write_text_atomic(out.with_suffix(".json"), json.dumps(rows, indent=1, default=str) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="mtl-resnet")
@@ -112,6 +151,9 @@ def main() -> None:
     parser.add_argument("--methods", default=None, help="comma-separated methods to run (default all)")
     parser.add_argument("--labels", default=None, help="comma-separated row labels to run (default all)")
     parser.add_argument("--fusion", action="store_true", help="also compare CUT's fusions on 2 and 3 tasks at 90%%")
+    parser.add_argument("--hardware", action="store_true",
+                        help="only the hardware-aware masks (block:4x1, 2:4, --allocate latency) against "
+                             "element-wise CUT at the same budget")  # fmt: skip
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="accuracy")
     args = parser.parse_args()
@@ -120,6 +162,9 @@ def main() -> None:
     plan = [r for r in runs(args.budget, args.lr) if (not args.methods or r.method in args.methods.split(","))
             and (not args.labels or r.label in args.labels.split(","))]  # fmt: skip
 
+    if args.hardware:
+        hardware_table(args)
+        return
     rows = []
     for r in plan:
         for s in (float(v) for v in args.sparsities.split(",")):

@@ -147,6 +147,7 @@ def prune(
     scope: Annotated[str | None, typer.Option(help="layer (same sparsity per layer) or global (one ranking).")] = None,
     allocate: Annotated[str | None, typer.Option(help="method (the method's own per-layer sparsities) or latency: the per-layer sparsities with the lowest latency predicted by --target's calibrated cost table, at the same overall sparsity (cut, snip, imp, magnitude, random).")] = None,  # noqa: E501
     target: Annotated[str | None, typer.Option(help="The board whose cost table --allocate latency reads (default host).")] = None,  # noqa: E501
+    input_size: Annotated[str | None, typer.Option(help="Deploy resolution HxW --allocate latency plans for (default: the workload's).")] = None,  # noqa: E501
     pattern: Annotated[str | None, typer.Option(help="N:M pattern for method nm (default 2:4).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of method random.")] = None,
     fusion: Annotated[str | None, typer.Option(help="cut: fusion of shared weights' per-task masks: or, and, vote.")] = None,  # noqa: E501
@@ -187,6 +188,7 @@ def prune(
 
     _threads(threads)
     given = {"granularity": granularity, "scope": scope, "allocate": allocate, "target": target,
+             "input_size": input_size,
              "pattern": pattern, "seed": seed, "fusion": fusion,
              "vote_min": vote_min, "calib_batches": calib_batches, "calib_batch_size": calib_batch_size,
              "rounds": rounds, "round_steps": round_steps, "train_steps": train_steps, "train_lr": train_lr,

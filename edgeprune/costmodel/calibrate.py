@@ -1,6 +1,8 @@
 """``edgeprune calibrate``: measure, on the machine it runs on, how long each sparse format
 takes relative to onnxruntime's dense Conv across densities, for a 3x3 and a 1x1 layer, and
-write the table the compiler's format chooser reads (:mod:`edgeprune.costmodel.table`)."""
+CSR and BSR also at the layer shapes of ``SHAPES`` (from 16 channels at 112x112 to 512 at 7x7,
+where the per-call cost weighs more), and write the table the compiler's format chooser and
+``--allocate latency`` read (:mod:`edgeprune.costmodel.table`)."""
 
 from __future__ import annotations
 
@@ -17,13 +19,21 @@ from edgeprune.costmodel.layer_models import (
     sparse_conv_model,
     time_against_dense,
 )
-from edgeprune.costmodel.table import CostTable
+from edgeprune.costmodel.table import CostTable, LayerShape
 from edgeprune.formats.compressed import to_bsr, to_csr, to_nm
 from edgeprune.formats.shrunk import shrink
 from edgeprune.runtime.kernel_library import check_library
 
-LAYERS = {"kxk": (128, 128, 3, 28), "1x1": (256, 256, 1, 28)}  # cin, cout, k, hw
+Shape = tuple[int, int, int, int]  # cin, cout, k, hw
+LAYERS: dict[str, Shape] = {"kxk": (128, 128, 3, 28), "1x1": (256, 256, 1, 28)}
 DENSITIES = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7)
+SHAPES: dict[str, tuple[Shape, ...]] = {  # a ResNet's stages at two sizes, and small late layers
+    "kxk": ((16, 16, 3, 112), (32, 32, 3, 56), (64, 64, 3, 28), (128, 128, 3, 14), (256, 256, 3, 7),
+            (64, 64, 3, 56), (256, 256, 3, 14), (32, 32, 3, 14), (64, 64, 3, 7)),
+    "1x1": ((32, 32, 1, 56), (64, 64, 1, 28), (128, 128, 1, 14), (256, 256, 1, 7), (64, 64, 1, 56),
+            (512, 512, 1, 7), (32, 32, 1, 14)),
+}  # fmt: skip
+SHAPED_DENSITIES = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 
 
 def _nm_weight(rng: np.random.Generator, cout: int, cin: int, k: int) -> np.ndarray:
@@ -35,14 +45,18 @@ def _nm_weight(rng: np.random.Generator, cout: int, cin: int, k: int) -> np.ndar
 
 
 def calibrate(target: str, library: Path, threads: int, budget_s: float = 0.4,
-              progress: Callable[[int, int], None] | None = None) -> CostTable:  # fmt: skip
+              progress: Callable[[int, int], None] | None = None, shaped: bool = True) -> CostTable:  # fmt: skip
     isa = check_library(library)
     rng = np.random.default_rng(0)
-    jobs = [(kind, fmt, d) for kind in LAYERS for fmt in ("csr", "bsr", "shrunk") for d in DENSITIES]
-    jobs += [(kind, "nm", 0.5) for kind in LAYERS]
+    jobs = [(kind, fmt, d, LAYERS[kind]) for kind in LAYERS for fmt in ("csr", "bsr", "shrunk") for d in DENSITIES]
+    jobs += [(kind, "nm", 0.5, LAYERS[kind]) for kind in LAYERS]
+    if shaped:
+        jobs += [(kind, fmt, d, shape) for kind in SHAPES for shape in SHAPES[kind] for fmt in ("csr", "bsr")
+                 for d in SHAPED_DENSITIES]  # fmt: skip
     curves: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    for i, (kind, fmt, d) in enumerate(jobs):
-        cin, cout, k, hw = LAYERS[kind]
+    others: dict[tuple[str, str, Shape], list[tuple[float, float]]] = {}
+    for i, (kind, fmt, d, shape) in enumerate(jobs):
+        cin, cout, k, hw = shape
         b = rng.standard_normal(cout).astype(np.float32)
         if fmt == "nm":
             w = _nm_weight(rng, cout, cin, k)
@@ -60,10 +74,16 @@ def calibrate(target: str, library: Path, threads: int, budget_s: float = 0.4,
             model = sparse_conv_model(to_csr(w) if fmt == "csr" else to_bsr(w, 4, 1), b, hw)
         x = rng.standard_normal((1, cin, hw, hw)).astype(np.float32)
         dense, ours, _, _ = time_against_dense(dense_conv_model(w, b, hw), model, x, threads, library, budget_s, 10)
-        curves.setdefault((kind, fmt), []).append((d, ours.p50 / dense.p50))
+        if shape == LAYERS[kind]:
+            curves.setdefault((kind, fmt), []).append((d, ours.p50 / dense.p50))
+        else:
+            others.setdefault((kind, fmt, shape), []).append((d, ours.p50 / dense.p50))
         if progress:
             progress(i + 1, len(jobs))
     layers = {k: dict(zip(("cin", "cout", "k", "hw"), v, strict=True)) for k, v in LAYERS.items()}
     device = {"machine": platform.machine(), "processor": platform.processor() or platform.machine(), "isa": isa,
               "layers": layers}  # fmt: skip
-    return CostTable(target, True, device, threads, {k: sorted(v) for k, v in curves.items()})
+    table_shaped: dict[tuple[str, str], list[tuple[LayerShape, list[tuple[float, float]]]]] = {}
+    for (kind, fmt, shape), pts in others.items():
+        table_shaped.setdefault((kind, fmt), []).append((LayerShape.of(*shape), sorted(pts)))
+    return CostTable(target, True, device, threads, {k: sorted(v) for k, v in curves.items()}, "", table_shaped)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 from edgeprune.contracts.manifest import LayerRecord
-from edgeprune.costmodel.table import CostTable, layer_kind
+from edgeprune.costmodel.table import CostTable, LayerShape, conv_shape, layer_kind
 from edgeprune.errors import UserError
 from edgeprune.export.sites import ConvSite
 from edgeprune.formats.compressed import Compressed, as_matrix, bsr_fits, is_nm, to_bsr, to_csr, to_nm
@@ -30,6 +30,18 @@ def block_density(w: np.ndarray, r: int, c: int) -> float:
     return float(np.count_nonzero(blocks)) / blocks.size
 
 
+def site_shape(site: ConvSite, input_shape: list[int]) -> LayerShape | None:
+    """The layer's multiply-adds and output width at ``input_shape`` (N, C, H, W), for the
+    shape-aware cost table; ``None`` when the input size is not known."""
+    if len(input_shape) != 4 or not all(isinstance(v, int) and v > 0 for v in input_shape[2:]):
+        return None
+    a = site.attrs
+    (kh, kw), (sh, sw), (dh, dw) = a.kernel_shape, a.strides, a.dilations
+    oh = (input_shape[2] + a.pads[0] + a.pads[2] - dh * (kh - 1) - 1) // sh + 1
+    ow = (input_shape[3] + a.pads[1] + a.pads[3] - dw * (kw - 1) - 1) // sw + 1
+    return conv_shape(site.weight.shape, max(oh, 1), max(ow, 1))
+
+
 def choose(
     site: ConvSite,
     input_shape: list[int],
@@ -43,11 +55,12 @@ def choose(
     w = site.weight
     kind = layer_kind(site.attrs.kernel_shape)
     density = site.density
+    shape = site_shape(site, input_shape)
     cands: dict[str, Candidate] = {}
-    cands["csr"] = (table.ratio("csr", kind, density), lambda: to_csr(w), None, None)
+    cands["csr"] = (table.ratio("csr", kind, density, shape), lambda: to_csr(w), None, None)
     for r, c in blocks:
         if bsr_fits(w, r, c):
-            ratio = table.ratio("bsr", kind, block_density(w, r, c))
+            ratio = table.ratio("bsr", kind, block_density(w, r, c), shape)
             if "bsr" not in cands or (ratio is not None and (cands["bsr"][0] is None or ratio < cands["bsr"][0])):
                 cands["bsr"] = (ratio, functools.partial(to_bsr, w, r, c), [r, c], None)
     for n, m in nms:

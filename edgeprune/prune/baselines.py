@@ -48,17 +48,18 @@ class LayerNormalised:
         return {n: s / s.mean().clamp_min(1e-12) for n, s in self.inner.scores(ctx).items()}
 
 
-def random_pruner(granularity: str, scope: str, seed: int, allocate: str = "method",
-                  target: str = "host") -> ScorePruner:  # fmt: skip
+def random_pruner(granularity: str, scope: str, seed: int, allocate: str = "method", target: str = "host",
+                  input_size: str | None = None) -> ScorePruner:  # fmt: skip
     """Method ``random``: seeded random scores, kept by policy (or ``allocate`` ``latency``)."""
     gran = Granularity.parse(granularity)
-    return ScorePruner(RandomImportance(seed), gran, scope, latency_allocation(allocate, target, gran))
+    return ScorePruner(RandomImportance(seed), gran, scope, latency_allocation(allocate, target, gran, input_size))
 
 
-def magnitude_pruner(granularity: str, scope: str, allocate: str = "method", target: str = "host") -> ScorePruner:
+def magnitude_pruner(granularity: str, scope: str, allocate: str = "method", target: str = "host",
+                     input_size: str | None = None) -> ScorePruner:  # fmt: skip
     """Method ``magnitude``: |w|, layer-wise or global (or ``allocate`` ``latency``)."""
     gran = Granularity.parse(granularity)
-    return ScorePruner(MagnitudeImportance(), gran, scope, latency_allocation(allocate, target, gran))
+    return ScorePruner(MagnitudeImportance(), gran, scope, latency_allocation(allocate, target, gran, input_size))
 
 
 def nm_pruner(pattern: str) -> ScorePruner:

@@ -68,7 +68,7 @@ class CUTPruner:
 
     def __init__(self, fusion: str = "or", vote_min: int | None = None, calib_batches: int = 50,
                  calib_batch_size: int = 8, granularity: str = "element", allocate: str = "method",
-                 target: str = "host") -> None:  # fmt: skip
+                 target: str = "host", input_size: str | None = None) -> None:  # fmt: skip
         if fusion not in FUSIONS:
             raise UserError(f"unknown fusion '{fusion}'; use {', '.join(FUSIONS)}")
         if vote_min is not None and (fusion != "vote" or vote_min < 1):
@@ -76,7 +76,7 @@ class CUTPruner:
         self.fusion, self.vote_min = fusion, vote_min
         self.calib_batches, self.calib_batch_size = calib_batches, calib_batch_size
         self.granularity = score_granularity(granularity, "cut")
-        self.latency = latency_allocation(allocate, target, self.granularity)
+        self.latency = latency_allocation(allocate, target, self.granularity, input_size)
 
     def scores(self, ctx: PruneContext) -> dict[str, dict[str, Tensor]]:
         """Per task: normalised |w * dL_k/dw| over the calibration batches."""

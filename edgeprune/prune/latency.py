@@ -10,10 +10,11 @@ minimising
 
     sum_l T_l(s_l) + eps * T_dense * (n_l / N) * (s_l - s)^2   subject to   sum_l n_l s_l = s N
 
-- ``T_l(s)``: the layer's multiply-adds at the workload's input size times the target's
-  calibrated ratio to dense (``edgeprune calibrate``) for the fastest format the granularity
-  makes (CSR for ``element``; BSR or CSR for ``block:RxC``), capped at 1 (the compiler keeps a
-  layer dense where that is faster). Layers without a sparse kernel (linear layers) save nothing.
+- ``T_l(s)``: the layer's multiply-adds at the deploy resolution (``input_size``; default the
+  workload's) times the target's calibrated ratio to dense for the layer's shape (``edgeprune
+  calibrate``; ``costmodel/table.py``) for the fastest format the granularity makes (CSR for
+  ``element``; BSR or CSR for ``block:RxC``), capped at 1 (the compiler keeps a layer dense
+  where that is faster). Layers without a sparse kernel (linear layers) save nothing.
 - The quadratic term (``eps`` = 0.01: at most about 1% of the predicted time) only breaks ties:
   among allocations of nearly the same predicted time, the one nearest the uniform one. Each
   T_l is replaced by its lower convex hull for the choice, so that the table's few-percent
@@ -43,10 +44,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgeprune.costmodel.table import CostTable, layer_kind
+from edgeprune.costmodel.table import CostTable, LayerShape, layer_kind
 from edgeprune.errors import UserError
 from edgeprune.masks import Granularity
 from edgeprune.prune.context import PruneContext
+from edgeprune.resolution import parse_resolution
 from edgeprune.targets import load_target
 
 EPS = 0.01
@@ -56,16 +58,18 @@ GRID = np.linspace(0.0, 1.0, 201)
 
 @dataclasses.dataclass(frozen=True)
 class LayerCost:
-    """One prunable weight: its size, its multiply-adds per inference, and its convolution
-    kind (``1x1`` or ``kxk``; ``None`` where no sparse kernel runs it)."""
+    """One prunable weight: its size, its multiply-adds per inference, its convolution kind
+    (``1x1`` or ``kxk``; ``None`` where no sparse kernel runs it) and its output width."""
 
     weights: int
     macs: int
     kind: str | None
+    width: int = 0
 
 
-def layer_costs(ctx: PruneContext) -> dict[str, LayerCost]:
-    """Every prunable weight's :class:`LayerCost`, from one forward pass of the example input."""
+def layer_costs(ctx: PruneContext, input_size: tuple[int, int] | None = None) -> dict[str, LayerCost]:
+    """Every prunable weight's :class:`LayerCost`, from one forward pass of the example input
+    (zeros of ``input_size`` instead, the deploy resolution, when given)."""
     owner = {id(p): n for n, p in ctx.params.items()}
     costs: dict[str, LayerCost] = {}
 
@@ -76,17 +80,18 @@ def layer_costs(ctx: PruneContext) -> dict[str, LayerCost]:
         weight = ctx.params[name]
         if isinstance(module, nn.Conv2d):
             positions = output[0].numel() // module.out_channels
-            kind = layer_kind(tuple(module.kernel_size))  # type: ignore[arg-type]
+            kind, width = layer_kind(tuple(module.kernel_size)), int(output.shape[-1])  # type: ignore[arg-type]
         else:
-            positions, kind = max(1, output[0].numel() // weight.shape[0]), None
-        costs[name] = LayerCost(weight.numel(), weight.numel() * positions, kind)
+            positions, kind, width = max(1, output[0].numel() // weight.shape[0]), None, 0
+        costs[name] = LayerCost(weight.numel(), weight.numel() * positions, kind, width)
 
     hooks = [m.register_forward_hook(record) for m in ctx.model.modules() if id(getattr(m, "weight", None)) in owner]
     was_training = ctx.model.training
     ctx.model.eval()
+    x = ctx.example[:1] if input_size is None else ctx.example.new_zeros((1, ctx.example.shape[1], *input_size))
     try:
         with torch.no_grad():
-            ctx.model(ctx.example[:1])
+            ctx.model(x)
     finally:
         for h in hooks:
             h.remove()
@@ -99,8 +104,8 @@ def layer_costs(ctx: PruneContext) -> dict[str, LayerCost]:
 class LatencyAllocation:
     """Per-layer sparsities from a target's calibrated cost table (see the module docstring)."""
 
-    def __init__(self, target: str = "host") -> None:
-        self.target = target
+    def __init__(self, target: str = "host", input_size: tuple[int, int] | None = None) -> None:
+        self.target, self.input_size = target, input_size
         self.table = CostTable.load(load_target(target).calibration_path)
 
     def _formats(self, gran: Granularity) -> tuple[str, ...]:
@@ -115,8 +120,9 @@ class LatencyAllocation:
         """Predicted time of the layer (in multiply-adds of dense) at every sparsity of GRID."""
         ratios = np.ones_like(GRID)
         if cost.kind is not None:
+            shape = LayerShape(float(cost.macs), cost.width) if cost.width else None
             for fmt in self._formats(gran):
-                got = [self.table.ratio(fmt, cost.kind, 1.0 - float(s)) for s in GRID]
+                got = [self.table.ratio(fmt, cost.kind, 1.0 - float(s), shape) for s in GRID]
                 if all(r is not None for r in got):
                     ratios = np.minimum(ratios, np.array(got, dtype=float))
         return cost.macs * ratios
@@ -193,14 +199,18 @@ def _lower_hull(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return np.interp(xs, xs[hull], ys[hull])
 
 
-def latency_allocation(allocate: str, target: str, gran: Granularity) -> LatencyAllocation | None:
-    """The ``--allocate`` option: ``method`` (the method's own allocation) or ``latency``
-    (checked against the granularity before any work)."""
+def latency_allocation(allocate: str, target: str, gran: Granularity, input_size: str | None = None
+                       ) -> LatencyAllocation | None:  # fmt: skip
+    """The ``--allocate`` option: ``method`` (the method's own allocation) or ``latency``, at
+    ``input_size`` (``HxW``, the deploy resolution; default the workload's), checked against
+    the granularity before any work."""
     if allocate not in ALLOCATIONS:
         raise UserError(f"unknown allocation '{allocate}'; use {' or '.join(ALLOCATIONS)}")
     if allocate != "latency":
+        if input_size is not None:
+            raise UserError("--input-size is the resolution --allocate latency plans for; add --allocate latency")
         return None
-    alloc = LatencyAllocation(target)
+    alloc = LatencyAllocation(target, None if input_size is None else parse_resolution(input_size))
     alloc._formats(gran)
     return alloc
 
@@ -208,11 +218,12 @@ def latency_allocation(allocate: str, target: str, gran: Granularity) -> Latency
 def plan(alloc: LatencyAllocation, ctx: PruneContext, sparsity: float, gran: Granularity
          ) -> tuple[dict[str, float], dict[str, object]]:  # fmt: skip
     """Per-layer sparsities for ``ctx`` and what to record of them (``MaskSet.info``)."""
-    costs = layer_costs(ctx)
+    costs = layer_costs(ctx, alloc.input_size)
     per_layer = alloc.sparsities(costs, sparsity, gran)
     uniform = dict.fromkeys(costs, sparsity)
     info: dict[str, object] = {
         "allocation": "latency", "allocation_target": alloc.target,
+        "allocation_input_size": list(alloc.input_size) if alloc.input_size else None,
         "layer_sparsity": {n: round(s, 4) for n, s in per_layer.items()},
         "predicted_ratio": alloc.predicted(costs, per_layer, gran),
         "predicted_ratio_uniform": alloc.predicted(costs, uniform, gran),

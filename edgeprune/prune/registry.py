@@ -52,7 +52,7 @@ _ADAPMTL_OPTIONS = {"train_steps": 1000, "train_batch_size": 16, "train_lr": 1e-
                     "threshold_decay": 0.0, "init_threshold": None, "window": 500, "warmup": 100, "ramp": 0.6,
                     "from_scratch": False, "granularity": "element"}  # fmt: skip
 _BY_GRANULARITY = "edgeprune.prune.policy:granularity_sparsity"
-_ALLOCATE = {"allocate": "method", "target": "host"}  # --allocate latency: the target's cost table
+_ALLOCATE = {"allocate": "method", "target": "host", "input_size": None}  # --allocate latency: the target's cost table
 
 BUILTIN_METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("adapmtl", "AdapMTL (arXiv 2408.03913): per-component learned soft thresholds, adaptive task weights",

@@ -32,10 +32,10 @@ class SNIPPruner:
     """Connection sensitivity on one batch, global top-k."""
 
     def __init__(self, calib_batch_size: int = 32, granularity: str = "element", allocate: str = "method",
-                 target: str = "host") -> None:  # fmt: skip
+                 target: str = "host", input_size: str | None = None) -> None:  # fmt: skip
         self.calib_batch_size = calib_batch_size
         self.granularity = score_granularity(granularity, "snip")
-        self.latency = latency_allocation(allocate, target, self.granularity)
+        self.latency = latency_allocation(allocate, target, self.granularity, input_size)
 
     def prune(self, ctx: PruneContext, sparsity: float) -> MaskSet:
         scores = connection_sensitivity(ctx, 1, self.calib_batch_size, per_task=False)["all"]
@@ -50,10 +50,11 @@ class IMPPruner:
     """Iterative global magnitude pruning with masked fine-tuning between rounds."""
 
     def __init__(self, rounds: int = 3, round_steps: int = 100, round_lr: float = 1e-3,
-                 granularity: str = "element", allocate: str = "method", target: str = "host") -> None:  # fmt: skip
+                 granularity: str = "element", allocate: str = "method", target: str = "host",
+                 input_size: str | None = None) -> None:  # fmt: skip
         self.rounds, self.round_steps, self.round_lr = max(1, rounds), round_steps, round_lr
         self.granularity = score_granularity(granularity, "imp")
-        self.latency = latency_allocation(allocate, target, self.granularity)
+        self.latency = latency_allocation(allocate, target, self.granularity, input_size)
 
     def prune(self, ctx: PruneContext, sparsity: float) -> MaskSet:
         cfg = FinetuneConfig(steps=self.round_steps, lr=self.round_lr, seed=ctx.seed)

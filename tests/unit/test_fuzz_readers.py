@@ -578,10 +578,13 @@ def test_fuzz_target_structure(tmp_path):
 
 
 def use_table(path: Path) -> None:
+    from edgeprune.costmodel.table import LayerShape
+
     table = CostTable.load(path)
     for kind, fmt in table.curves:
         for density in (0.0, 0.05, 0.5, 1.0):
             table.ratio(fmt, kind, density)
+            table.ratio(fmt, kind, density, LayerShape.of(64, 64, 3, 14))
     table.to_dict()
 
 
