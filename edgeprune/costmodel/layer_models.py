@@ -28,10 +28,11 @@ def _io(cin: int, hw: int) -> tuple[list, list]:
             [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None] * 4)])  # fmt: skip
 
 
-def dense_conv_model(w: np.ndarray, b: np.ndarray, hw: int) -> bytes:
+def dense_conv_model(w: np.ndarray, b: np.ndarray, hw: int, stride: int = 1) -> bytes:
     """Conv + Relu, 'same' padding: what onnxruntime runs for a dense layer."""
     k = w.shape[2]
-    conv = helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[k, k], pads=[k // 2] * 4)
+    conv = helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[k, k], pads=[k // 2] * 4,
+                            strides=[stride, stride])  # fmt: skip
     relu = helper.make_node("Relu", ["c"], ["y"])
     ins, outs = _io(w.shape[1], hw)
     inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")]
@@ -40,10 +41,11 @@ def dense_conv_model(w: np.ndarray, b: np.ndarray, hw: int) -> bytes:
     return model.SerializeToString()
 
 
-def sparse_conv_model(comp: Compressed, b: np.ndarray, hw: int) -> bytes:
+def sparse_conv_model(comp: Compressed, b: np.ndarray, hw: int, stride: int = 1) -> bytes:
     """The same layer as one ``edgeprune`` node with Relu fused."""
     out, cin, k, _ = comp.shape
-    node, inits = sparse_conv_node("L", "x", "y", comp, b, ConvAttrs((k, k), pads=(k // 2,) * 4), "relu")
+    attrs = ConvAttrs((k, k), strides=(stride, stride), pads=(k // 2,) * 4)
+    node, inits = sparse_conv_node("L", "x", "y", comp, b, attrs, "relu")
     ins, outs = _io(cin, hw)
     g = helper.make_graph([node], "sparse", ins, outs, inits)
     opsets = [helper.make_opsetid("", OPSET), helper.make_opsetid(DOMAIN, DOMAIN_VERSION)]

@@ -10,7 +10,9 @@ cost and the part of a vector a 7-wide row leaves idle dominate). So a table may
 ``shaped`` curves, each measured on one layer shape; given a layer's multiply-adds and output
 width, :meth:`CostTable.ratio` weighs every curve of the kind and format (the reference one at
 ``device.layers`` included) by inverse squared distance in (log2 multiply-adds, log2 width):
-exact at a measured shape, between them in between. Tables without them predict as before.
+exact at a measured shape, between them in between. A strided layer is predicted from the curves
+measured at its stride where there are some (a stride-2 layer reads four times its output's
+input, which the kernel first splits into phases). Tables without them predict as before.
 
 Usage::
 
@@ -44,11 +46,13 @@ class LayerShape:
 
     macs: float
     width: int
+    stride: int = 1
 
     @classmethod
-    def of(cls, cin: int, cout: int, k: int, hw: int) -> LayerShape:
-        """A square, 'same'-padded, stride-1 layer (the shapes ``calibrate`` measures)."""
-        return cls(float(cin) * cout * k * k * hw * hw, hw)
+    def of(cls, cin: int, cout: int, k: int, hw: int, stride: int = 1) -> LayerShape:
+        """A square, 'same'-padded layer of input size ``hw`` (the shapes ``calibrate`` measures)."""
+        out = (hw + stride - 1) // stride
+        return cls(float(cin) * cout * k * k * out * out, out, stride)
 
     def position(self) -> tuple[float, float]:
         return math.log2(max(self.macs, 1.0)), math.log2(max(self.width, 1))
@@ -86,7 +90,10 @@ class CostTable:
             return _at(pts, density)
         here = layer.position()
         weighted = total = 0.0
-        for shape, curve in [(reference, pts), *others]:
+        candidates = [(reference, pts), *others]
+        if any(shape.stride == layer.stride for shape, _ in candidates):  # a strided layer: strided curves
+            candidates = [(shape, curve) for shape, curve in candidates if shape.stride == layer.stride]
+        for shape, curve in candidates:
             there = shape.position()
             d2 = (here[0] - there[0]) ** 2 + (here[1] - there[1]) ** 2
             if d2 < 1e-12:
@@ -113,7 +120,7 @@ class CostTable:
                        for (k, f), pts in sorted(self.curves.items())],
         }  # fmt: skip
         if self.shaped:
-            doc["shaped"] = [{"kind": k, "fmt": f, "macs": shape.macs, "width": shape.width,
+            doc["shaped"] = [{"kind": k, "fmt": f, "macs": shape.macs, "width": shape.width, "stride": shape.stride,
                               "points": [list(p) for p in pts]}
                              for (k, f), curves in sorted(self.shaped.items()) for shape, pts in curves]  # fmt: skip
         return doc
@@ -186,8 +193,8 @@ class CostTable:
             raise bad("shaped", f"must be a list, not {show(extra)}")
         for i, curve in enumerate(extra):
             field = f"shaped.{i}"
-            if not isinstance(curve, dict) or set(curve) != {"kind", "fmt", "macs", "width", "points"}:
-                raise bad(field, "must be an object of kind, fmt, macs, width and points")
+            if not isinstance(curve, dict) or set(curve) - {"stride"} != {"kind", "fmt", "macs", "width", "points"}:
+                raise bad(field, "must be an object of kind, fmt, macs, width, stride (optional) and points")
             key = (curve["kind"], curve["fmt"])
             if not all(isinstance(v, str) for v in key) or key not in curves:
                 raise bad(f"{field}", f"has no reference curve ({show(key[0])} {show(key[1])} is not in curves)")
@@ -196,13 +203,16 @@ class CostTable:
                 raise bad(f"{field}.macs", f"must be a number of multiply-adds (at least 1), not {show(macs)}")
             if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= 1 << 20:
                 raise bad(f"{field}.width", f"must be an output width (a positive integer), not {show(width)}")
+            stride = curve.get("stride", 1)
+            if isinstance(stride, bool) or not isinstance(stride, int) or not 1 <= stride <= 64:
+                raise bad(f"{field}.stride", f"must be a convolution stride (1 to 64), not {show(stride)}")
             if not isinstance(points, list) or not points:
                 raise bad(f"{field}.points", "must be a non-empty list of [density, ratio]")
             pts = sorted(_point(p, f"{path}: not a valid calibration table: field {field}.points.{j}")
                          for j, p in enumerate(points))  # fmt: skip
             if any(a[0] == b[0] for a, b in zip(pts, pts[1:], strict=False)):
                 raise bad(f"{field}.points", "has two points at one density")
-            shaped.setdefault(key, []).append((LayerShape(float(macs), width), pts))
+            shaped.setdefault(key, []).append((LayerShape(float(macs), width, stride), pts))
         return cls(doc["target"], doc["measured"], device, doc["threads"], curves, note, shaped)
 
 
@@ -232,6 +242,7 @@ def layer_kind(kernel_shape: tuple[int, int]) -> str:
     return "1x1" if tuple(kernel_shape) == (1, 1) else "kxk"
 
 
-def conv_shape(weight_shape: tuple[int, ...] | list[int], out_h: int, out_w: int) -> LayerShape:
-    """A convolution's :class:`LayerShape` from its weight (out, in, kh, kw) and output size."""
-    return LayerShape(float(math.prod(weight_shape)) * out_h * out_w, out_w)
+def conv_shape(weight_shape: tuple[int, ...] | list[int], out_h: int, out_w: int, stride: int = 1) -> LayerShape:
+    """A convolution's :class:`LayerShape` from its weight (out, in, kh, kw), output size and
+    stride (the larger of its two)."""
+    return LayerShape(float(math.prod(weight_shape)) * out_h * out_w, out_w, stride)

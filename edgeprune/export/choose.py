@@ -39,7 +39,7 @@ def site_shape(site: ConvSite, input_shape: list[int]) -> LayerShape | None:
     (kh, kw), (sh, sw), (dh, dw) = a.kernel_shape, a.strides, a.dilations
     oh = (input_shape[2] + a.pads[0] + a.pads[2] - dh * (kh - 1) - 1) // sh + 1
     ow = (input_shape[3] + a.pads[1] + a.pads[3] - dw * (kw - 1) - 1) // sw + 1
-    return conv_shape(site.weight.shape, max(oh, 1), max(ow, 1))
+    return conv_shape(site.weight.shape, max(oh, 1), max(ow, 1), max(sh, sw))
 
 
 def choose(

@@ -65,6 +65,7 @@ class LayerCost:
     macs: int
     kind: str | None
     width: int = 0
+    stride: int = 1
 
 
 def layer_costs(ctx: PruneContext, input_size: tuple[int, int] | None = None) -> dict[str, LayerCost]:
@@ -81,9 +82,10 @@ def layer_costs(ctx: PruneContext, input_size: tuple[int, int] | None = None) ->
         if isinstance(module, nn.Conv2d):
             positions = output[0].numel() // module.out_channels
             kind, width = layer_kind(tuple(module.kernel_size)), int(output.shape[-1])  # type: ignore[arg-type]
+            stride = max(int(v) for v in module.stride)
         else:
-            positions, kind, width = max(1, output[0].numel() // weight.shape[0]), None, 0
-        costs[name] = LayerCost(weight.numel(), weight.numel() * positions, kind, width)
+            positions, kind, width, stride = max(1, output[0].numel() // weight.shape[0]), None, 0, 1
+        costs[name] = LayerCost(weight.numel(), weight.numel() * positions, kind, width, stride)
 
     hooks = [m.register_forward_hook(record) for m in ctx.model.modules() if id(getattr(m, "weight", None)) in owner]
     was_training = ctx.model.training
@@ -120,7 +122,7 @@ class LatencyAllocation:
         """Predicted time of the layer (in multiply-adds of dense) at every sparsity of GRID."""
         ratios = np.ones_like(GRID)
         if cost.kind is not None:
-            shape = LayerShape(float(cost.macs), cost.width) if cost.width else None
+            shape = LayerShape(float(cost.macs), cost.width, cost.stride) if cost.width else None
             for fmt in self._formats(gran):
                 got = [self.table.ratio(fmt, cost.kind, 1.0 - float(s), shape) for s in GRID]
                 if all(r is not None for r in got):

@@ -33,13 +33,17 @@ void finish_plan(Plan& p, int vw, int acc) {
   while (p.rt < 8 && p.rs * p.rt * 2 * p.nv <= acc) p.rt *= 2;
   const int chunk = p.nv * vw;
   const int chunks = (p.ow + chunk - 1) / chunk;
-  p.hp = s.in_h + s.pad_t + s.pad_b;
+  p.hp = (s.in_h + s.pad_t + s.pad_b + s.stride_h - 1) / s.stride_h;  // rows of one row phase
   const int span_w = s.in_w + s.pad_l + s.pad_r;
   const int q_extra = ((s.kw - 1) * s.dil_w) / s.stride_w;
   p.wq = std::max((span_w + s.stride_w - 1) / s.stride_w, chunks * chunk + q_extra) + 1;
   if (p.flat_hw) p.wq = s.in_w;  // rows of whole vectors, contiguous: the plane as it is
   p.phase_stride = int64_t(s.in_c) * p.hp * p.wq;
-  p.image_stride = p.phase_stride * s.stride_w;
+  p.image_stride = p.phase_stride * s.stride_w * s.stride_h;
+  p.row_phase_used.assign(s.stride_h, 0);
+  p.col_phase_used.assign(s.stride_w, 0);
+  for (int r = 0; r < s.kh; ++r) p.row_phase_used[(r * s.dil_h) % s.stride_h] = 1;
+  for (int c = 0; c < s.kw; ++c) p.col_phase_used[(c * s.dil_w) % s.stride_w] = 1;
   // Bands of one row tile; channel groups big enough that a task is worth scheduling.
   p.band = p.rt;
   p.group = std::max(1, std::min(p.block_rows, 16 / p.R));
@@ -65,29 +69,51 @@ void prepare_channel(void* ctx, size_t index) {
     return;
   }
   const float* src = j.x + (int64_t(n) * s.in_c + c) * s.in_h * s.in_w;
-  for (int ph = 0; ph < s.stride_w; ++ph) {
-    float* dst = j.xp + n * p.image_stride + ph * p.phase_stride + int64_t(c) * p.hp * p.wq;
-    // Phase ph holds padded input column q*stride + ph at q; the valid q are [q0, q1).
-    const int shift = ph - s.pad_l;
-    int q0 = 0;
-    while (q0 < p.wq && q0 * s.stride_w + shift < 0) ++q0;
-    int q1 = q0;
-    while (q1 < p.wq && q1 * s.stride_w + shift < s.in_w) ++q1;
-    for (int h = 0; h < p.hp; ++h) {
-      float* row = dst + int64_t(h) * p.wq;
-      const int ih = h - s.pad_t;
+  // One padded input row (pad_l zeros, the row, zeros to the last column a phase reads), split
+  // into the column phases: a contiguous copy, then loops the compiler vectorises.
+  static thread_local std::vector<float> padded;
+  const int64_t span = int64_t(p.wq) * s.stride_w + s.stride_w;
+  if (s.stride_w > 1) padded.assign(span, 0.f);
+  float* dst[2] = {nullptr, nullptr};
+  for (int pr = 0; pr < s.stride_h; ++pr) {
+    if (!p.row_phase_used[pr]) continue;
+    const auto plane = [&](int ph) {
+      return j.xp + n * p.image_stride + (int64_t(ph) * s.stride_h + pr) * p.phase_stride +
+             int64_t(c) * p.hp * p.wq;
+    };
+    for (int h = 0; h < p.hp; ++h) {  // row phase pr holds padded row h*stride_h + pr at h
+      const int ih = h * s.stride_h + pr - s.pad_t;
       if (ih < 0 || ih >= s.in_h) {
-        std::memset(row, 0, sizeof(float) * p.wq);
+        for (int ph = 0; ph < s.stride_w; ++ph)
+          if (p.col_phase_used[ph]) std::memset(plane(ph) + int64_t(h) * p.wq, 0, sizeof(float) * p.wq);
         continue;
       }
-      const float* in = src + int64_t(ih) * s.in_w + shift;
-      std::memset(row, 0, sizeof(float) * q0);
-      if (s.stride_w == 1) {
-        std::memcpy(row + q0, in + q0, sizeof(float) * (q1 - q0));
-      } else {
-        for (int q = q0; q < q1; ++q) row[q] = in[q * s.stride_w];
+      const float* in = src + int64_t(ih) * s.in_w;
+      if (s.stride_w == 1) {  // the row itself between its zero pads, without the padded copy
+        float* d = plane(0) + int64_t(h) * p.wq;
+        const int left = std::min(s.pad_l, p.wq), width = std::min(s.in_w, p.wq - left);
+        std::memset(d, 0, sizeof(float) * left);
+        std::memcpy(d + left, in, sizeof(float) * width);
+        std::memset(d + left + width, 0, sizeof(float) * (p.wq - left - width));
+        continue;
       }
-      std::memset(row + q1, 0, sizeof(float) * (p.wq - q1));
+      const int64_t width = std::min<int64_t>(s.in_w, span - s.pad_l);  // the columns a phase reads
+      if (width > 0) std::memcpy(padded.data() + s.pad_l, in, sizeof(float) * width);
+      const float* row = padded.data();
+      if (s.stride_w == 2 && p.col_phase_used[0] && p.col_phase_used[1]) {
+        dst[0] = plane(0) + int64_t(h) * p.wq;
+        dst[1] = plane(1) + int64_t(h) * p.wq;
+        for (int q = 0; q < p.wq; ++q) {
+          dst[0][q] = row[2 * q];
+          dst[1][q] = row[2 * q + 1];
+        }
+      } else {
+        for (int ph = 0; ph < s.stride_w; ++ph) {
+          if (!p.col_phase_used[ph]) continue;
+          float* d = plane(ph) + int64_t(h) * p.wq;
+          for (int q = 0; q < p.wq; ++q) d[q] = row[int64_t(q) * s.stride_w + ph];
+        }
+      }
     }
   }
 }
@@ -99,9 +125,10 @@ int32_t offset_of(const Plan& p, int64_t k) {
   const ep_conv_shape& s = p.s;
   const int kk = s.kh * s.kw;
   const int ci = int(k / kk), r = int(k % kk) / s.kw, c = int(k % s.kw);
-  const int col = c * s.dil_w;
-  return int32_t((col % s.stride_w) * p.phase_stride + int64_t(ci) * p.hp * p.wq +
-                 int64_t(r) * s.dil_h * p.wq + col / s.stride_w);
+  const int row = r * s.dil_h, col = c * s.dil_w;
+  const int64_t plane = int64_t(col % s.stride_w) * s.stride_h + row % s.stride_h;
+  return int32_t(plane * p.phase_stride + int64_t(ci) * p.hp * p.wq + int64_t(row / s.stride_h) * p.wq +
+                 col / s.stride_w);
 }
 
 // Channel-last N:M column k' = (r*kw + s)*in_c + ci to the PyTorch column.

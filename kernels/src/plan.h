@@ -28,10 +28,14 @@ struct Plan {
   std::vector<int32_t> offs;  // nblocks * C
   std::vector<float> vals;    // nblocks * C * R, column-major inside a block
   std::vector<float> bias;    // out_c
-  // Prepared input: per image, stride_w phases x in_c x hp x wq, zero padded, so that the
-  // columns a vector of outputs reads are contiguous for any stride.
+  // Prepared input: per image, stride_w x stride_h phase planes, each in_c x hp x wq, zero
+  // padded: plane (pc, pr) holds padded input row hq*stride_h + pr, column q*stride_w + pc at
+  // (hq, q). So the columns a vector of outputs reads are contiguous and its rows one wq apart
+  // for any stride, and only the planes some kernel tap reads are written (one of four for a
+  // 1x1 stride-2 convolution, which before read a quarter of a full copy of its input).
   int hp = 0, wq = 0;
   int64_t phase_stride = 0, image_stride = 0;
+  std::vector<uint8_t> row_phase_used, col_phase_used;  // stride_h and stride_w entries
   // Tiling: vector width, vectors per row chunk, output rows per tile, rows per sub-block.
   int nv = 1, rt = 1, rs = 1;
   // Work split: bands of output rows x groups of block rows.

@@ -25,7 +25,7 @@ void tile(const ep::Plan& p, const float* xp, int r0, int oh0, int ow0, int32_t 
         acc[r][t][n] = accumulate ? V::load(out + (r * RT + t) * NV * V::W + n * V::W) : V::zero();
   // One base pointer per output row, so each load is base + offset*4 + constant: an addressing
   // mode, with no address arithmetic inside the loop.
-  const int64_t row_step = int64_t(p.s.stride_h) * p.wq;
+  const int64_t row_step = p.wq;  // output rows read consecutive rows of a row phase (plan.h)
   const float* rows[RT];
   for (int t = 0; t < RT; ++t) rows[t] = xp + (oh0 + t) * row_step + ow0;
   const int C = UNIT_C ? 1 : p.C, R = p.R;
