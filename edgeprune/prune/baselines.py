@@ -28,13 +28,15 @@ class ScorePruner:
 
     def prune(self, ctx: PruneContext, sparsity: float) -> MaskSet:
         scores = self.importance.scores(ctx)
-        if self.latency is not None:  # per-layer sparsities for the lowest predicted latency
-            per_layer, info = plan(self.latency, ctx, sparsity, self.granularity)
-            return MaskSet(allocate(scores, sparsity, self.granularity, per_layer=per_layer),
-                           default=self.granularity, info=info)  # fmt: skip
         # Whole filters of an output layer are whole task outputs (a class, the depth map).
         keep = ctx.output_layers if self.granularity.kind == "channel" else frozenset()
-        return MaskSet(allocate(scores, sparsity, self.granularity, self.scope, keep), default=self.granularity)
+        masks = allocate(scores, sparsity, self.granularity, self.scope, keep)
+        if self.latency is None:
+            return MaskSet(masks, default=self.granularity)
+        # per-layer sparsities for the lowest predicted latency, around the policy's own
+        per_layer, info = plan(self.latency, ctx, sparsity, self.granularity, masks)
+        return MaskSet(allocate(scores, sparsity, self.granularity, per_layer=per_layer),
+                       default=self.granularity, info=info)  # fmt: skip
 
 
 class LayerNormalised:

@@ -18,8 +18,9 @@ task's mask, and so the fused one, is made of whole blocks, which the BSR kernel
 With ``N:M`` (not in the paper either) the pattern fixes the sparsity, so there is no ratio to
 search: each weight's fused rank (the smallest keep ratio at which step 3's fusion would keep
 it) orders the weights, and every group of M input channels keeps its N best. With
-``allocate="latency"`` (``prune/latency.py``) each layer's sparsity comes from the target's cost
-table, and each layer keeps its weights of best fused rank: the fusion's order, another budget.
+``allocate="latency"`` (``prune/latency.py``) each layer's sparsity is moved, within a band
+around the one steps 2-4 give it, to where the target's cost table predicts the lowest latency,
+and each layer keeps its weights of best fused rank: the fusion's order, another budget.
 
 5. Minimal fine-tuning follows with a small learning rate (Sec. 4.1: 1e-5, up to 1,000
    iterations): the defaults this method recommends to the pipeline.
@@ -127,10 +128,7 @@ class CUTPruner:
         if self.granularity.kind == "nm":  # the N best of every M by fused rank: the pattern sets the sparsity
             return MaskSet(nm_masks(self.fused_order(ranks, ctx), self.granularity), default=self.granularity,
                            info=info)  # fmt: skip
-        if self.latency is not None:  # per-layer sparsities for the lowest predicted latency, by fused rank
-            per_layer, planned = plan(self.latency, ctx, sparsity, self.granularity)
-            masks = allocate(self.fused_order(ranks, ctx), sparsity, self.granularity, per_layer=per_layer)
-            return MaskSet(masks, default=self.granularity, info={**info, **planned})
+
         total = sum(p.numel() for p in ctx.params.values())
         want = (1 - sparsity) * total
 
@@ -148,4 +146,9 @@ class CUTPruner:
             else:
                 hi = mid
         ratio = best[1]
-        return MaskSet(self.masks_at(ranks, ctx, ratio), default=self.granularity, info={"keep_ratio": ratio, **info})
+        masks = self.masks_at(ranks, ctx, ratio)
+        if self.latency is not None:  # per-layer sparsities for the lowest predicted latency, by fused rank
+            per_layer, planned = plan(self.latency, ctx, sparsity, self.granularity, masks)
+            masks = allocate(self.fused_order(ranks, ctx), sparsity, self.granularity, per_layer=per_layer)
+            info.update(planned)
+        return MaskSet(masks, default=self.granularity, info={"keep_ratio": ratio, **info})

@@ -8,7 +8,7 @@ convolutions). Uniform or global allocations ignore both: on a small model, glob
 pruned weights cost accuracy and buy nothing. Here each prunable layer l gets the sparsity s_l
 minimising
 
-    sum_l T_l(s_l) + eps * T_dense * (n_l / N) * (s_l - s)^2   subject to   sum_l n_l s_l = s N
+    sum_l T_l(s_l) + eps * T_dense * (n_l / N) * (s_l - s_m,l)^2   subject to   sum_l n_l s_l = s N
 
 - ``T_l(s)``: the layer's multiply-adds at the deploy resolution (``input_size``; default the
   workload's) times the target's calibrated ratio to dense for the layer's shape (``edgeprune
@@ -16,13 +16,16 @@ minimising
   ``element``; BSR or CSR for ``block:RxC``), capped at 1 (the compiler keeps a layer dense
   where that is faster). Layers without a sparse kernel (linear layers) save nothing.
 - The quadratic term (``eps`` = 0.01: at most about 1% of the predicted time) only breaks ties:
-  among allocations of nearly the same predicted time, the one nearest the uniform one. Each
+  among allocations of nearly the same predicted time, the one nearest the method's. Each
   T_l is replaced by its lower convex hull for the choice, so that the table's few-percent
   wiggles do not decide between layers of the same kind and work per weight.
-- Each layer keeps between half and twice the overall share of weights (at 90%, s_l between
-  0.80 and 0.95): the predicted time is nearly linear in s_l once sparse pays, so without a band
-  the optimum is all-or-nothing (layers at the cap beside dense ones), and the accuracy cost of
-  that is not in the objective.
+- It refines the method's own allocation s_m (CUT's per-task top-k and fusion, global
+  magnitude's threshold...), which carries the method's judgement of accuracy: each layer keeps
+  between half the smaller and twice the larger of its share there and the overall share (at
+  90% overall: s_m = 0.90 gives s_l in [0.80, 0.95], s_m = 0.98 gives [0.80, 0.99], s_m = 0.40
+  gives [0, 0.95]), and the quadratic tie-break pulls towards s_m. The predicted time is nearly
+  linear in s_l once sparse pays, so without a band the optimum is all-or-nothing (layers at the
+  cap beside dense ones), and the accuracy cost of that is not in the objective.
 
 The constraint is met with a Lagrange multiplier (bisection), each layer choosing on a grid of
 sparsities, and the last layers to change interpolated, so the total is exact to a weight.
@@ -32,7 +35,7 @@ by importance under a latency budget instead), not one of the papers' methods.
 Usage::
 
     alloc = LatencyAllocation("host")
-    per_layer = alloc.sparsities(layer_costs(ctx), 0.9, ELEMENT)   # {"backbone.0.weight": 0.62, ...}
+    per_layer = alloc.sparsities(layer_costs(ctx), 0.9, ELEMENT, around=method_sparsities)
 """
 
 from __future__ import annotations
@@ -129,18 +132,25 @@ class LatencyAllocation:
                     ratios = np.minimum(ratios, np.array(got, dtype=float))
         return cost.macs * ratios
 
-    def sparsities(self, costs: Mapping[str, LayerCost], sparsity: float, gran: Granularity) -> dict[str, float]:
-        """Each layer's sparsity: lowest predicted time with ``sum n_l s_l = sparsity * N``."""
+    def sparsities(self, costs: Mapping[str, LayerCost], sparsity: float, gran: Granularity,
+                   around: Mapping[str, float] | None = None) -> dict[str, float]:  # fmt: skip
+        """Each layer's sparsity: lowest predicted time with ``sum n_l s_l = sparsity * N``,
+        each layer keeping between half the smaller and twice the larger of the share it keeps
+        at ``around[l]`` (the method's own allocation; default ``sparsity`` everywhere) and the
+        overall share."""
         self._formats(gran)
         names = list(costs)
         sizes = np.array([costs[n].weights for n in names], dtype=float)
-        keep = 1.0 - sparsity  # each layer keeps between half and twice the overall share
-        usable = (np.greater_equal(GRID, 1.0 - BAND * keep - 1e-12) & np.less_equal(GRID, 1.0 - keep / BAND + 1e-12))
-        grid = GRID[usable]
-        times = np.stack([_lower_hull(grid, self.curve(costs[n], gran)[usable]) for n in names])
+        centre = np.array([sparsity if around is None else around[n] for n in names], dtype=float)
+        keep = 1.0 - centre[:, None]
+        low, high = np.minimum(keep, 1.0 - sparsity) / BAND, np.maximum(keep, 1.0 - sparsity) * BAND
+        usable = np.greater_equal(GRID[None, :], 1.0 - high - 1e-9) & np.less_equal(GRID[None, :], 1.0 - low + 1e-9)
+        usable[np.arange(len(names)), np.abs(GRID[None, :] - centre[:, None]).argmin(axis=1)] = True
+        grid = GRID
+        times = np.stack([_lower_hull(grid, self.curve(costs[n], gran)) for n in names])
         dense = float(times[:, 0].sum()) or 1.0
-        ties = EPS * dense * (sizes[:, None] / sizes.sum()) * (grid[None, :] - sparsity) ** 2
-        objective = times + ties
+        ties = EPS * dense * (sizes[:, None] / sizes.sum()) * (grid[None, :] - centre[:, None]) ** 2
+        objective = np.where(usable, times + ties, np.inf)
         want = sparsity * sizes.sum()
 
         def choose(lam: float) -> np.ndarray:
@@ -217,17 +227,19 @@ def latency_allocation(allocate: str, target: str, gran: Granularity, input_size
     return alloc
 
 
-def plan(alloc: LatencyAllocation, ctx: PruneContext, sparsity: float, gran: Granularity
-         ) -> tuple[dict[str, float], dict[str, object]]:  # fmt: skip
-    """Per-layer sparsities for ``ctx`` and what to record of them (``MaskSet.info``)."""
+def plan(alloc: LatencyAllocation, ctx: PruneContext, sparsity: float, gran: Granularity,
+         method_masks: Mapping[str, torch.Tensor]) -> tuple[dict[str, float], dict[str, object]]:  # fmt: skip
+    """Per-layer sparsities for ``ctx`` around the method's own allocation (``method_masks``)
+    and what to record of them (``MaskSet.info``)."""
     costs = layer_costs(ctx, alloc.input_size)
-    per_layer = alloc.sparsities(costs, sparsity, gran)
-    uniform = dict.fromkeys(costs, sparsity)
+    own = {n: 1.0 - float(m.float().mean()) for n, m in method_masks.items()}
+    per_layer = alloc.sparsities(costs, sparsity, gran, own)
     info: dict[str, object] = {
         "allocation": "latency", "allocation_target": alloc.target,
         "allocation_input_size": list(alloc.input_size) if alloc.input_size else None,
         "layer_sparsity": {n: round(s, 4) for n, s in per_layer.items()},
+        "layer_sparsity_method": {n: round(s, 4) for n, s in own.items()},
         "predicted_ratio": alloc.predicted(costs, per_layer, gran),
-        "predicted_ratio_uniform": alloc.predicted(costs, uniform, gran),
+        "predicted_ratio_method": alloc.predicted(costs, own, gran),
     }  # fmt: skip
     return per_layer, info

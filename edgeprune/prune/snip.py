@@ -39,11 +39,12 @@ class SNIPPruner:
 
     def prune(self, ctx: PruneContext, sparsity: float) -> MaskSet:
         scores = connection_sensitivity(ctx, 1, self.calib_batch_size, per_task=False)["all"]
-        if self.latency is not None:
-            per_layer, info = plan(self.latency, ctx, sparsity, self.granularity)
-            return MaskSet(allocate(scores, sparsity, self.granularity, per_layer=per_layer),
-                           default=self.granularity, info=info)  # fmt: skip
-        return MaskSet(allocate(scores, sparsity, self.granularity, "global"), default=self.granularity)
+        masks = allocate(scores, sparsity, self.granularity, "global")
+        if self.latency is None:
+            return MaskSet(masks, default=self.granularity)
+        per_layer, info = plan(self.latency, ctx, sparsity, self.granularity, masks)
+        return MaskSet(allocate(scores, sparsity, self.granularity, per_layer=per_layer),
+                       default=self.granularity, info=info)  # fmt: skip
 
 
 class IMPPruner:
@@ -63,11 +64,12 @@ class IMPPruner:
         for i in range(1, self.rounds + 1):
             target = 1 - (1 - sparsity) ** (i / self.rounds)
             scores = MagnitudeImportance().scores(ctx)
-            per_layer = None
+            gran = self._round_granularity(target)
+            kept = allocate(scores, target, gran, "global")
             if self.latency is not None:  # each round's allocation for the lowest predicted latency
-                per_layer, info = plan(self.latency, ctx, target, self.granularity)
-            masks = MaskSet(allocate(scores, target, self._round_granularity(target), "global", per_layer=per_layer),
-                            default=self.granularity)  # fmt: skip
+                per_layer, info = plan(self.latency, ctx, target, gran, kept)
+                kept = allocate(scores, target, gran, per_layer=per_layer)
+            masks = MaskSet(kept, default=self.granularity)
             if i < self.rounds and self.round_steps > 0:
                 masked_finetune(ctx.model, masks, ctx.workload, ctx.tasks, cfg)
         schedule = [round(1 - (1 - sparsity) ** (i / self.rounds), 4) for i in range(1, self.rounds + 1)]
