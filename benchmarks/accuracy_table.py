@@ -103,12 +103,13 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
         fig.savefig(tmp, format="png", dpi=110)
 
 
+LATENCY_224 = {"allocate": "latency", "input_size": "224x224"}  # planned for benchmarks/e2e.py's deploy size
 # (label, method, options, sparsity): each against element-wise CUT (or) at the same sparsity
 HARDWARE = [
     ("cut (or)", "cut", {}, 0.9),
     ("cut (or), block:4x1", "cut", {"granularity": "block:4x1"}, 0.9),
-    ("cut (or), --allocate latency", "cut", {"allocate": "latency"}, 0.9),
-    ("cut (or), block:4x1, --allocate latency", "cut", {"granularity": "block:4x1", "allocate": "latency"}, 0.9),
+    ("cut (or), --allocate latency", "cut", {**LATENCY_224}, 0.9),
+    ("cut (or), block:4x1, --allocate latency", "cut", {"granularity": "block:4x1", **LATENCY_224}, 0.9),
     ("adapmtl", "adapmtl", {}, 0.9),
     ("adapmtl, block:4x1", "adapmtl", {"granularity": "block:4x1"}, 0.9),
     ("cut (or)", "cut", {}, 0.5),

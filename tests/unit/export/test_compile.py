@@ -98,3 +98,20 @@ def test_filter_pruned_layers_are_physically_shrunk(filters50, resnet90, tmp_pat
     # Unstructured sparsity removes no whole filter: nothing to shrink.
     m = compile_artifact(CompileRequest(resnet90, "host", tmp_path / "b", policy="shrunk"))
     assert any("no whole filter" in layer.note for layer in m.layers)
+
+
+@pytest.mark.parametrize(("options", "policy"), [
+    ({"granularity": "block:4x1"}, "bsr"),  # multi-task blocks the BSR kernel runs
+    ({"granularity": "2:4"}, "nm"),  # multi-task N:M
+    ({"allocate": "latency", "input_size": "128x128"}, "csr"),  # every layer, the stride-2 ones included
+])  # fmt: skip
+def test_hardware_aware_cut_masks_run_in_their_format_and_match_the_masked_torch_model(
+    checkpoints, tmp_path, options, policy
+):
+    sparsity = None if policy == "nm" else 0.9
+    path = checkpoints("scenes", "cut", sparsity, model="mtl-resnet", calib_batches=2, **options)
+    m = compile_artifact(CompileRequest(path, "host", tmp_path / "a", policy=policy))
+    assert policy in m.summary.formats, m.summary.formats
+    if policy == "csr":  # forced on every layer: the stride-2 ones run the kernel's phase planes
+        assert {layer.format for layer in m.layers} == {"csr"}
+    assert_matches_torch(tmp_path / "a", path)

@@ -42,8 +42,8 @@ def test_the_plan_stays_near_the_methods_own_allocation():
     own = {"a": 0.5, "b": 0.98, "c": (0.9 * total - 0.5 * 4_608 - 0.98 * 73_728) / 73_728}
     per = alloc.sparsities(costs, 0.9, ELEMENT, own)
     assert sum(per[n] * c.weights for n, c in costs.items()) / total == pytest.approx(0.9, abs=1e-9)
-    assert 0.5 < per["a"] <= 0.95 + 1e-9  # early, high resolution: pruned harder, within its band
-    assert 0.8 - 1e-9 <= per["b"] <= 0.99 + 1e-9
+    assert 0.5 < per["a"] <= 0.75 + 1e-9  # early, high resolution: pruned harder, within its band
+    assert 0.96 - 1e-9 <= per["b"] <= 0.99 + 1e-9
 
 
 def test_identical_layers_get_the_same_sparsity():
@@ -78,13 +78,12 @@ def test_methods_follow_the_plan_at_the_target(digits_ctx, method, opts):
     info = masks.info
     assert abs(masks.sparsity() - 0.9) <= 0.005
     assert info["allocation"] == "latency" and info["predicted_ratio"] <= info["predicted_ratio_method"] + 1e-3
-    assert info["predicted_ratio"] < info["predicted_ratio_method"] or method == "imp"  # imp: the last round's
     for name, planned in info["layer_sparsity"].items():
         m = masks.masks[name]
         group = 4 if opts.get("granularity") else 1
         assert abs(1 - float(m.float().mean()) - planned) <= max(0.01, 2 * group / m.numel()), name
-        own = 1 - info["layer_sparsity_method"][name]  # the band around the method's and the overall share
-        assert min(own, 0.1) / 2 - 0.006 <= 1 - planned <= 2 * max(own, 0.1) + 0.006, name
+        own = 1 - info["layer_sparsity_method"][name]  # the band around the method's keep share
+        assert own / 2 - 0.006 <= 1 - planned <= 2 * own + 0.006, name
 
 
 def test_bad_allocation_settings_are_refused():
