@@ -64,6 +64,10 @@ def session_options(threads: int, library: Path | None) -> ort.SessionOptions:
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
+    # bench times the dense and the sparse session in turns in one process: idle workers of one
+    # must not spin on the cores the other runs on (with 2 threads on 2 cores they did, and the
+    # sparse model ran 1.9x slower than with 1 thread)
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if library is not None:
         check_library(library)
         so.register_custom_ops_library(str(library))
