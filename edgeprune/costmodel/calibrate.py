@@ -50,15 +50,14 @@ def _nm_weight(rng: np.random.Generator, cout: int, cin: int, k: int) -> np.ndar
 
 
 def calibrate(target: str, library: Path, threads: int, budget_s: float = 0.4,
-              progress: Callable[[int, int], None] | None = None, shaped: bool = True) -> CostTable:  # fmt: skip
+              progress: Callable[[int, int], None] | None = None) -> CostTable:  # fmt: skip
     isa = check_library(library)
     rng = np.random.default_rng(0)
     jobs: list[tuple[str, str, float, Shape, int]] = [
         (kind, fmt, d, LAYERS[kind], 1) for kind in LAYERS for fmt in ("csr", "bsr", "shrunk") for d in DENSITIES]
     jobs += [(kind, "nm", 0.5, LAYERS[kind], 1) for kind in LAYERS]
-    if shaped:
-        jobs += [(kind, fmt, d, shape, stride) for stride, shapes in ((1, SHAPES), (2, STRIDED)) for kind in shapes
-                 for shape in shapes[kind] for fmt in ("csr", "bsr") for d in SHAPED_DENSITIES]  # fmt: skip
+    jobs += [(kind, fmt, d, shape, stride) for stride, shapes in ((1, SHAPES), (2, STRIDED)) for kind in shapes
+             for shape in shapes[kind] for fmt in ("csr", "bsr") for d in SHAPED_DENSITIES]  # fmt: skip
     curves: dict[tuple[str, str], list[tuple[float, float]]] = {}
     others: dict[tuple[str, str, Shape, int], list[tuple[float, float]]] = {}
     for i, (kind, fmt, d, shape, stride) in enumerate(jobs):

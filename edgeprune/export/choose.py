@@ -35,11 +35,8 @@ def site_shape(site: ConvSite, input_shape: list[int]) -> LayerShape | None:
     shape-aware cost table; ``None`` when the input size is not known."""
     if len(input_shape) != 4 or not all(isinstance(v, int) and v > 0 for v in input_shape[2:]):
         return None
-    a = site.attrs
-    (kh, kw), (sh, sw), (dh, dw) = a.kernel_shape, a.strides, a.dilations
-    oh = (input_shape[2] + a.pads[0] + a.pads[2] - dh * (kh - 1) - 1) // sh + 1
-    ow = (input_shape[3] + a.pads[1] + a.pads[3] - dw * (kw - 1) - 1) // sw + 1
-    return conv_shape(site.weight.shape, max(oh, 1), max(ow, 1), max(sh, sw))
+    oh, ow = site.attrs.output_size(input_shape[2], input_shape[3])
+    return conv_shape(site.weight.shape, max(oh, 1), max(ow, 1), max(site.attrs.strides))
 
 
 def choose(

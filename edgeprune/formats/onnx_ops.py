@@ -40,6 +40,12 @@ class ConvAttrs:
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)  # ONNX order: top, left, bottom, right
     dilations: tuple[int, int] = (1, 1)
 
+    def output_size(self, h: int, w: int) -> tuple[int, int]:
+        """(out_h, out_w) of this convolution on an h x w input (ONNX's formula)."""
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel_shape, self.strides, self.dilations
+        t, left, b, r = self.pads
+        return (h + t + b - dh * (kh - 1) - 1) // sh + 1, (w + left + r - dw * (kw - 1) - 1) // sw + 1
+
 
 def op_type(fmt: str, act: str) -> str:
     return f"{_FORMATS[fmt]}Conv{ACTIVATIONS[act].op_suffix}"

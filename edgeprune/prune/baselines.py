@@ -9,7 +9,7 @@ from typing import Any
 from edgeprune.masks import Granularity, MaskSet
 from edgeprune.prune.context import PruneContext
 from edgeprune.prune.importance import Importance, MagnitudeImportance, RandomImportance
-from edgeprune.prune.latency import LatencyAllocation, latency_allocation, plan
+from edgeprune.prune.latency import LatencyAllocation, latency_allocation, refine
 from edgeprune.prune.policy import allocate
 
 
@@ -34,9 +34,8 @@ class ScorePruner:
         if self.latency is None:
             return MaskSet(masks, default=self.granularity)
         # per-layer sparsities for the lowest predicted latency, around the policy's own
-        per_layer, info = plan(self.latency, ctx, sparsity, self.granularity, masks)
-        return MaskSet(allocate(scores, sparsity, self.granularity, per_layer=per_layer),
-                       default=self.granularity, info=info)  # fmt: skip
+        masks, info = refine(self.latency, ctx, scores, sparsity, self.granularity, masks)
+        return MaskSet(masks, default=self.granularity, info=info)
 
 
 class LayerNormalised:

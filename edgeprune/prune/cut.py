@@ -43,8 +43,8 @@ from edgeprune.masks import ELEMENT, Granularity, MaskSet
 from edgeprune.prune.context import PruneContext
 from edgeprune.prune.fusion import FUSIONS, fuse, fused_rank
 from edgeprune.prune.importance import connection_sensitivity
-from edgeprune.prune.latency import latency_allocation, plan
-from edgeprune.prune.policy import allocate, expand_groups, group_scores, nm_masks, score_granularity
+from edgeprune.prune.latency import latency_allocation, refine
+from edgeprune.prune.policy import expand_groups, group_scores, nm_masks, score_granularity
 
 
 def task_ranks(scores: dict[str, Tensor], reached: list[str], gran: Granularity = ELEMENT
@@ -148,7 +148,6 @@ class CUTPruner:
         ratio = best[1]
         masks = self.masks_at(ranks, ctx, ratio)
         if self.latency is not None:  # per-layer sparsities for the lowest predicted latency, by fused rank
-            per_layer, planned = plan(self.latency, ctx, sparsity, self.granularity, masks)
-            masks = allocate(self.fused_order(ranks, ctx), sparsity, self.granularity, per_layer=per_layer)
+            masks, planned = refine(self.latency, ctx, self.fused_order(ranks, ctx), sparsity, self.granularity, masks)
             info.update(planned)
         return MaskSet(masks, default=self.granularity, info={"keep_ratio": ratio, **info})

@@ -53,6 +53,7 @@ from edgeprune.costmodel.table import CostTable, LayerShape, layer_kind
 from edgeprune.errors import UserError
 from edgeprune.masks import Granularity
 from edgeprune.prune.context import PruneContext
+from edgeprune.prune.policy import allocate
 from edgeprune.resolution import parse_resolution
 from edgeprune.targets import load_target
 
@@ -114,6 +115,7 @@ class LatencyAllocation:
     def __init__(self, target: str = "host", input_size: tuple[int, int] | None = None) -> None:
         self.target, self.input_size = target, input_size
         self.table = CostTable.load(load_target(target).calibration_path)
+        self._curves: dict[tuple[LayerCost, Granularity], np.ndarray] = {}  # curve() of each
 
     def _formats(self, gran: Granularity) -> tuple[str, ...]:
         if gran.kind == "element":
@@ -124,7 +126,14 @@ class LatencyAllocation:
                         "(N:M fixes every layer's sparsity)")  # fmt: skip
 
     def curve(self, cost: LayerCost, gran: Granularity) -> np.ndarray:
-        """Predicted time of the layer (in multiply-adds of dense) at every sparsity of GRID."""
+        """Predicted time of the layer (in multiply-adds of dense) at every sparsity of GRID,
+        computed once per layer cost and granularity (a plan and its two predictions read it)."""
+        key = (cost, gran)
+        if key not in self._curves:
+            self._curves[key] = self._curve(cost, gran)
+        return self._curves[key]
+
+    def _curve(self, cost: LayerCost, gran: Granularity) -> np.ndarray:
         ratios = np.ones_like(GRID)
         if cost.kind is not None:
             shape = LayerShape(float(cost.macs), cost.width, cost.stride) if cost.width else None
@@ -147,15 +156,14 @@ class LatencyAllocation:
         low, high = keep / BAND, keep * BAND
         usable = np.greater_equal(GRID[None, :], 1.0 - high - 1e-9) & np.less_equal(GRID[None, :], 1.0 - low + 1e-9)
         usable[np.arange(len(names)), np.abs(GRID[None, :] - centre[:, None]).argmin(axis=1)] = True
-        grid = GRID
-        times = np.stack([_lower_hull(grid, self.curve(costs[n], gran)) for n in names])
+        times = np.stack([_lower_hull(GRID, self.curve(costs[n], gran)) for n in names])
         dense = float(times[:, 0].sum()) or 1.0
-        ties = EPS * dense * (sizes[:, None] / sizes.sum()) * (grid[None, :] - centre[:, None]) ** 2
+        ties = EPS * dense * (sizes[:, None] / sizes.sum()) * (GRID[None, :] - centre[:, None]) ** 2
         objective = np.where(usable, times + ties, np.inf)
         want = sparsity * sizes.sum()
 
         def choose(lam: float) -> np.ndarray:
-            return grid[np.argmin(objective - lam * sizes[:, None] * grid[None, :], axis=1)]
+            return GRID[np.argmin(objective - lam * sizes[:, None] * GRID[None, :], axis=1)]
 
         # lam < 0 where the cheapest allocation prunes more than asked (sparsity that buys speed
         # in some layers is then given back by the layers where it buys none)
@@ -228,10 +236,12 @@ def latency_allocation(allocate: str, target: str, gran: Granularity, input_size
     return alloc
 
 
-def plan(alloc: LatencyAllocation, ctx: PruneContext, sparsity: float, gran: Granularity,
-         method_masks: Mapping[str, torch.Tensor]) -> tuple[dict[str, float], dict[str, object]]:  # fmt: skip
-    """Per-layer sparsities for ``ctx`` around the method's own allocation (``method_masks``)
-    and what to record of them (``MaskSet.info``)."""
+def refine(alloc: LatencyAllocation, ctx: PruneContext, scores: Mapping[str, torch.Tensor], sparsity: float,
+           gran: Granularity, method_masks: Mapping[str, torch.Tensor]
+           ) -> tuple[dict[str, torch.Tensor], dict[str, object]]:  # fmt: skip
+    """The method's masks (``method_masks``) re-drawn from its ``scores`` (higher is kept first)
+    at the per-layer sparsities planned around them, and what to record of the plan
+    (``MaskSet.info``)."""
     costs = layer_costs(ctx, alloc.input_size)
     own = {n: 1.0 - float(m.float().mean()) for n, m in method_masks.items()}
     per_layer = alloc.sparsities(costs, sparsity, gran, own)
@@ -243,4 +253,4 @@ def plan(alloc: LatencyAllocation, ctx: PruneContext, sparsity: float, gran: Gra
         "predicted_ratio": alloc.predicted(costs, per_layer, gran),
         "predicted_ratio_method": alloc.predicted(costs, own, gran),
     }  # fmt: skip
-    return per_layer, info
+    return allocate(scores, sparsity, gran, per_layer=per_layer), info

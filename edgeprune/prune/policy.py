@@ -147,11 +147,7 @@ def allocate(
     sparsity instead; each keeps its best groups."""
     if gran.kind == "nm":
         return nm_masks(scores, gran)
-    if per_layer is not None:
-        grouped_layers = {n: group_scores(s, gran) for n, s in scores.items()}
-        return {n: expand_groups(k, scores[n].shape, gran)
-                for n, k in _apportion(grouped_layers, per_layer).items()}  # fmt: skip
-    fixed = {n for n in scores if n in keep_whole}
+    fixed = {n for n in scores if n in keep_whole} if per_layer is None else set()
     if fixed:
         total = sum(s.numel() for s in scores.values())
         rest = total - sum(scores[n].numel() for n in fixed)
@@ -160,8 +156,9 @@ def allocate(
         inner = allocate({n: s for n, s in scores.items() if n not in fixed}, sparsity * total / rest, gran, scope)
         return {n: inner[n] if n in inner else torch.ones_like(s, dtype=torch.bool) for n, s in scores.items()}
     grouped = {n: group_scores(s, gran) for n, s in scores.items()}
-    if scope == "layer":
-        return {n: expand_groups(k, scores[n].shape, gran) for n, k in _apportion(grouped, sparsity).items()}
+    if per_layer is not None or scope == "layer":
+        shares = sparsity if per_layer is None else per_layer
+        return {n: expand_groups(k, scores[n].shape, gran) for n, k in _apportion(grouped, shares).items()}
     if scope != "global":
         raise UserError(f"unknown scope '{scope}'; use layer or global")
     names = list(grouped)

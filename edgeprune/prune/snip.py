@@ -23,7 +23,7 @@ from __future__ import annotations
 from edgeprune.masks import Granularity, MaskSet
 from edgeprune.prune.context import PruneContext
 from edgeprune.prune.importance import MagnitudeImportance, connection_sensitivity
-from edgeprune.prune.latency import latency_allocation, plan
+from edgeprune.prune.latency import latency_allocation, refine
 from edgeprune.prune.policy import allocate, score_granularity
 from edgeprune.train.finetune import FinetuneConfig, masked_finetune
 
@@ -42,9 +42,8 @@ class SNIPPruner:
         masks = allocate(scores, sparsity, self.granularity, "global")
         if self.latency is None:
             return MaskSet(masks, default=self.granularity)
-        per_layer, info = plan(self.latency, ctx, sparsity, self.granularity, masks)
-        return MaskSet(allocate(scores, sparsity, self.granularity, per_layer=per_layer),
-                       default=self.granularity, info=info)  # fmt: skip
+        masks, info = refine(self.latency, ctx, scores, sparsity, self.granularity, masks)
+        return MaskSet(masks, default=self.granularity, info=info)
 
 
 class IMPPruner:
@@ -67,8 +66,7 @@ class IMPPruner:
             gran = self._round_granularity(target)
             kept = allocate(scores, target, gran, "global")
             if self.latency is not None:  # each round's allocation for the lowest predicted latency
-                per_layer, info = plan(self.latency, ctx, target, gran, kept)
-                kept = allocate(scores, target, gran, per_layer=per_layer)
+                kept, info = refine(self.latency, ctx, scores, target, gran, kept)
             masks = MaskSet(kept, default=self.granularity)
             if i < self.rounds and self.round_steps > 0:
                 masked_finetune(ctx.model, masks, ctx.workload, ctx.tasks, cfg)

@@ -74,7 +74,6 @@ void prepare_channel(void* ctx, size_t index) {
   static thread_local std::vector<float> padded;
   const int64_t span = int64_t(p.wq) * s.stride_w + s.stride_w;
   if (s.stride_w > 1) padded.assign(span, 0.f);
-  float* dst[2] = {nullptr, nullptr};
   for (int pr = 0; pr < s.stride_h; ++pr) {
     if (!p.row_phase_used[pr]) continue;
     const auto plane = [&](int ph) {
@@ -101,11 +100,11 @@ void prepare_channel(void* ctx, size_t index) {
       if (width > 0) std::memcpy(padded.data() + s.pad_l, in, sizeof(float) * width);
       const float* row = padded.data();
       if (s.stride_w == 2 && p.col_phase_used[0] && p.col_phase_used[1]) {
-        dst[0] = plane(0) + int64_t(h) * p.wq;
-        dst[1] = plane(1) + int64_t(h) * p.wq;
+        float* even = plane(0) + int64_t(h) * p.wq;
+        float* odd = plane(1) + int64_t(h) * p.wq;
         for (int q = 0; q < p.wq; ++q) {
-          dst[0][q] = row[2 * q];
-          dst[1][q] = row[2 * q + 1];
+          even[q] = row[2 * q];
+          odd[q] = row[2 * q + 1];
         }
       } else {
         for (int ph = 0; ph < s.stride_w; ++ph) {

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from edgeprune.formats.compressed import Compressed, densify, to_csr
+from edgeprune.formats.onnx_ops import ConvAttrs
 
 THREADS = 128  # per CUDA block: output positions of one block row
 
@@ -60,8 +61,7 @@ def describe(comp: Compressed, x_shape: tuple[int, ...], pad: tuple[int, int, in
     oc, ic, kh, kw = comp.shape
     n, _, h, w = x_shape
     hp, wp = h + pad[0] + pad[2], w + pad[1] + pad[3]
-    oh = (hp - dilation[0] * (kh - 1) - 1) // stride[0] + 1
-    ow = (wp - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    oh, ow = ConvAttrs((kh, kw), stride, pad, dilation).output_size(h, w)
     columns = (comp.arrays["indices"].astype(np.int64)[:, None] * c + np.arange(c)).reshape(-1)
     ci, rest = np.divmod(columns, kh * kw)
     ky, kx = np.divmod(rest, kw)
