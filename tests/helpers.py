@@ -183,9 +183,9 @@ def manifest_doc():
 
 
 def results_doc():
-    """A valid results.json document (edgeprune.results/1)."""
+    """A valid results.json document (edgeprune.results/2), energy not measured."""
     stats = {"p50_ms": 1.0, "p90_ms": 1.2, "p99_ms": 1.5, "mean_ms": 1.1, "min_ms": 0.9, "runs": 30}
-    return {"format": "edgeprune.results/1", "time": "2026-12-02T00:00:00+00:00", "target": "host",
+    return {"format": "edgeprune.results/2", "time": "2026-12-02T00:00:00+00:00", "target": "host",
             "device": {"machine": "x86_64", "cpu": "cpu", "isa": "avx512", "hostname": "h"},
             "artifact": {"path": "a", "model_sha256": "0" * 64, "tasks": ["digit"]}, "threads": 1, "batch": 1,
             "latency": {"sparse": dict(stats), "dense": dict(stats)}, "ratio_p50": 1.0, "speedup_p50": 1.0,

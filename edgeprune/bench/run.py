@@ -1,7 +1,8 @@
 """``edgeprune bench``: latency of an artifact's sparse model against its dense baseline, on
 the machine it runs on, in the same run (interleaved), with percentiles, peak memory (each
-model in its own process) and how closely the two agree. Energy is not measured in this
-version: the record says so instead of holding a number. The models are loaded through the
+model in its own process), how closely the two agree, and energy per inference in block mode
+(:mod:`edgeprune.bench.energy.measure`) where a power sensor is found; where none is, the record
+says why instead of holding a number. The models are loaded through the
 runner of the artifact's backend (:mod:`edgeprune.runtime.runner`), which checks every file
 against the manifest (sha256 and size) before loading it; the sizes and the model's sha256 in
 the results are the manifest's, so checked, not read again."""
@@ -13,17 +14,22 @@ import json
 import platform
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from edgeprune.bench.energy.detect import open_sensor
+from edgeprune.bench.energy.measure import EnergyPlan, measure_energy
+from edgeprune.bench.energy.sensor import NotMeasured, Sensor, SensorError
 from edgeprune.bench.timing import interleaved
 from edgeprune.contracts.manifest import Manifest
 from edgeprune.contracts.results import (
     Agreement,
     ArtifactRun,
     DeviceInfo,
+    Energy,
     ModelBytes,
     PeakMemory,
     Results,
@@ -44,7 +50,10 @@ def _cpu_model() -> str:
 
 def _peak_rss(artifact: Path, role: str, threads: int, shape: list[int]) -> float | None:
     cmd = [sys.executable, "-m", "edgeprune.bench.memprobe", str(artifact), role, str(threads), json.dumps(shape)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired):  # an emulated board cannot start another process
+        return None
     if done.returncode != 0:
         return None
     return float(done.stdout.strip().splitlines()[-1])
@@ -79,12 +88,37 @@ def choose_processor(artifact: Path, manifest: Manifest, asked: str) -> tuple[Li
     return "cpu", f"the artifact's GPU modules were not run: {why}"
 
 
+def _sensor(manifest: Manifest, asked: str, processor: str) -> Sensor | str:
+    """The energy sensor, or why there is none (``not measured: ...``)."""
+    power = manifest.target.power
+    try:
+        return open_sensor(asked, power.sensor, power.interface, power.total_rail, processor)
+    except NotMeasured as exc:
+        return str(exc)
+    except SensorError as exc:
+        raise UserError(f"energy sensor: {exc}") from None
+
+
 def bench_artifact(artifact: Path, threads: int | None = None, budget_s: float = 10.0, batch: int = 1,
-                   on: str = "auto") -> Results:  # fmt: skip
-    """Bench ``artifact`` on this machine; ``on``: auto, cpu or gpu (:func:`choose_processor`)."""
+                   on: str = "auto", energy: str = "auto", plan: EnergyPlan | None = None,
+                   status: Callable[[str], None] = lambda _: None) -> Results:  # fmt: skip
+    """Bench ``artifact`` on this machine; ``on``: auto, cpu or gpu (:func:`choose_processor`);
+    ``energy``: auto, none or a sensor backend (:mod:`edgeprune.bench.energy.detect`)."""
     manifest = Manifest.read(artifact)
     threads = manifest.target.threads if threads is None else threads  # open_runner refuses fewer than 1
     processor, note = choose_processor(artifact, manifest, on)
+    sensor = _sensor(manifest, energy, processor)  # before the models load: a bad --energy costs nothing
+    try:
+        return _bench(artifact, manifest, threads, budget_s, batch, processor, note, sensor, plan or EnergyPlan(),
+                      status)  # fmt: skip
+    finally:
+        if not isinstance(sensor, str):
+            sensor.close()
+
+
+def _bench(artifact: Path, manifest: Manifest, threads: int, budget_s: float, batch: int,
+           processor: Literal["cpu", "gpu"], note: str, sensor: Sensor | str, plan: EnergyPlan,
+           status: Callable[[str], None]) -> Results:  # fmt: skip
     roles = ("gpu_model", "gpu_dense") if processor == "gpu" else ("model", "dense")
     sparse = open_runner(artifact, manifest, roles[0], threads)
     dense = open_runner(artifact, manifest, roles[1], threads)
@@ -95,8 +129,18 @@ def bench_artifact(artifact: Path, threads: int | None = None, budget_s: float =
     got, want = sparse.run(feed), dense.run(feed)
     agreement = {t: float(np.abs(g - w).max() / (np.abs(w).max() + 1e-12))
                  for t, g, w in zip(manifest.tasks, got, want, strict=True)}  # fmt: skip
-    lat = interleaved({"sparse": lambda: sparse.run(feed), "dense": lambda: dense.run(feed)},
-                      warmup=5, min_runs=30, budget_s=budget_s)  # fmt: skip
+    runs: dict[str, Callable[[], object]] = {"sparse": lambda: sparse.run(feed), "dense": lambda: dense.run(feed)}
+    status("timing sparse vs dense")
+    lat = interleaved(runs, warmup=5, min_runs=30, budget_s=budget_s)
+    energy: Energy | None = None
+    reason = sensor if isinstance(sensor, str) else ""
+    if not isinstance(sensor, str):
+        try:
+            energy = measure_energy(sensor, runs, {k: lat[k].p50 for k in runs}, plan, status)
+        except (SensorError, NotMeasured) as exc:
+            raise UserError(f"energy sensor {sensor.backend} failed during the run: "
+                            f"{str(exc).removeprefix('not measured: ')}") from None  # fmt: skip
+    status("peak memory")
     model, dense_file = manifest.files[roles[0]], manifest.files[roles[1]]  # checked by open_runner
     return Results(
         time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -114,7 +158,7 @@ def bench_artifact(artifact: Path, threads: int | None = None, budget_s: float =
                           method="VmHWM of a fresh process that loads the model and runs it 3 times"
                           + (" (host memory; the GPU's is not counted)" if processor == "gpu" else "")),  # fmt: skip
         model_bytes=ModelBytes(sparse=model.bytes, dense=dense_file.bytes),
-        energy=None,
-        energy_reason="not measured: this version has no energy sensor backend",
+        energy=energy,
+        energy_reason=reason,
         agreement=Agreement(input="seeded standard normal", max_rel_error_vs_dense=agreement),
     )

@@ -215,11 +215,16 @@ def bench(
     seconds: Annotated[float, typer.Option(help="Timing budget, at most 3600; more seconds, steadier tails.")] = 10.0,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="results.json path (default: ARTIFACT/results.json, replaced on every run; an existing -o file only with --force).")] = None,  # noqa: E501
     on: Annotated[str, typer.Option("--on", help="auto, cpu or gpu: which modules of a TVM artifact for a Jetson to time. auto: the GPU's where this machine has a CUDA device the TVM runtime can use, else the CPU's.")] = "auto",  # noqa: E501
+    energy: Annotated[str, typer.Option("--energy", help="Power sensor: auto (from the target's [power] section, else detected), none, or one of jtop, ina3221-hwmon, ina3221-iio, ina238, tegrastats, rpi5-pmic, rapl, nvml.")] = "auto",  # noqa: E501
+    idle_seconds: Annotated[float, typer.Option(help="Idle power measured for this long before the energy blocks, and subtracted for the net energy.")] = 2.0,  # noqa: E501
+    block_seconds: Annotated[float, typer.Option(help="Length of one energy block of back-to-back inferences.")] = 1.0,
+    energy_blocks: Annotated[int, typer.Option(help="Energy blocks per model (sparse and dense alternate); at least 2 for an uncertainty.")] = 3,  # noqa: E501
     force: ForceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Time the sparse model against the dense baseline of the same checkpoint, interleaved in
-    the same run: p50/p90/p99 latency, peak memory, ratio."""
+    the same run: p50/p90/p99 latency, peak memory, ratio; and, where a power sensor is found,
+    energy per inference (gross and net of idle) in blocks of many inferences."""
     # Re-benching an artifact is the normal loop, so its own results.json is replaced without
     # --force; a file named with -o is the user's and is replaced only with --force.
     if output is not None:
@@ -228,16 +233,23 @@ def bench(
         check_output(artifact / "results.json", True)
     check_threads(threads)
     check_seconds(seconds)
+    check_seconds(idle_seconds, "--idle-seconds")
+    check_seconds(block_seconds, "--block-seconds")
+    if not 1 <= energy_blocks <= 100:
+        raise UserError(f"--energy-blocks must be between 1 and 100, got {energy_blocks}")
 
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
+    from edgeprune.bench.energy.measure import EnergyPlan
     from edgeprune.bench.run import bench_artifact
     from edgeprune.fsio import write_text_atomic
 
-    with Progress(TextColumn("timing sparse vs dense"), TimeElapsedColumn(), console=err, disable=as_json,
+    plan = EnergyPlan(idle_s=idle_seconds, block_s=block_seconds, blocks=energy_blocks)
+    with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=err, disable=as_json,
                   transient=True) as progress:  # fmt: skip
-        progress.add_task("bench", total=None)
-        results = bench_artifact(artifact, threads, seconds, on=on)
+        task = progress.add_task("loading the models", total=None)
+        results = bench_artifact(artifact, threads, seconds, on=on, energy=energy, plan=plan,
+                                 status=lambda what: progress.update(task, description=what))  # fmt: skip
     path = output or artifact / "results.json"
     with writing(path):
         write_text_atomic(path, results.to_json())
@@ -262,9 +274,24 @@ def _print_bench(r: Results) -> None:
         table.add_row(name, f"{lat.p50_ms:.3f}", f"{lat.p90_ms:.3f}", f"{lat.p99_ms:.3f}", str(lat.runs),
                       "n/a" if mem is None else f"{mem:.0f}")  # fmt: skip
     out.print(table)
-    out.print(f"sparse/dense p50: {r.ratio_p50:.3f} ({r.speedup_p50:.2f}x faster); energy: {r.energy_reason}")
+    out.print(f"sparse/dense p50: {r.ratio_p50:.3f} ({r.speedup_p50:.2f}x faster)")
+    _print_energy(r)
     if r.device.processor_note:
         out.print(f"note: {r.device.processor_note}")
+
+
+def _print_energy(r: Results) -> None:
+    e = r.energy
+    if e is None:
+        out.print(f"energy: {r.energy_reason}")
+        return
+    rate = f"{e.sampling_hz:.0f} Hz" + (f" of {e.requested_hz:.0f} asked" if e.requested_hz else "")
+    out.print(f"energy ({e.backend}, {e.rail}, sampled at {rate}; idle {e.idle_power_w:.3f} W):")
+    for name, m in (("dense", e.dense), ("sparse", e.sparse)):
+        out.print(f"  {name:6s} {m.gross_j * 1e3:.4f} mJ gross, {m.net_j * 1e3:.4f} ± {m.uncertainty_j * 1e3:.4f} mJ "
+                  f"net per inference ({m.blocks} blocks of {m.inferences_per_block})")  # fmt: skip
+    net = "n/a (a net energy is not above zero)" if e.ratio_net is None else f"{e.ratio_net:.3f}"
+    out.print(f"  sparse/dense energy: net {net}, gross {e.ratio_gross:.3f}")
 
 
 @app.command()

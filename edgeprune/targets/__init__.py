@@ -60,6 +60,11 @@ class Gpu:
     sparse_tensor_cores: bool
 
 
+# power.sensor: what the board measures with (the bench's energy backends detect the interface);
+# "none": no sensor on the board, and bench looks for the host's own (RAPL, NVML)
+SENSORS = ("none", "ina3221", "ina238", "tegrastats", "jtop", "pmic", "rapl", "nvml")
+
+
 @dataclasses.dataclass(frozen=True)
 class Power:
     sensor: str
@@ -213,6 +218,8 @@ def parse_target(path: Path) -> Target:
                             f"{gpu.cuda_arch!r}")  # fmt: skip
     power = Power(**{f: _get(doc, path, f"power.{f}", str) for f in ("sensor", "interface", "total_rail")},
                   rails=_get(doc, path, "power.rails", list))  # fmt: skip
+    if power.sensor not in SENSORS:
+        raise UserError(f"{path}: field power.sensor {show(power.sensor)} is not one of {', '.join(SENSORS)}")
     if power.total_rail and power.total_rail not in power.rails:
         raise UserError(f"{path}: field power.total_rail {show(power.total_rail)} is not one of power.rails")
     family, default = _get(doc, path, "family", str, name), _get(doc, path, "family_default", bool, False)

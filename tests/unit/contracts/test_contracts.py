@@ -85,6 +85,26 @@ def test_results_validate_on_read(tmp_path):
         Results.read(path)
 
 
+def test_results_of_format_1_read_as_format_2(tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({**results_doc(), "format": "edgeprune.results/1"}))
+    assert Results.read(path).format == "edgeprune.results/2"
+
+
+def test_measured_energy_is_typed_and_validated(tmp_path):
+    per = {"gross_j": 0.01, "net_j": 0.004, "uncertainty_j": 0.0002, "mean_power_w": 5.0, "blocks": 3,
+           "inferences_per_block": 100, "seconds_per_block": 0.2}  # fmt: skip
+    energy = {"backend": "ina3221-hwmon", "rail": "VDD_IN", "source": "/sys/...", "sampling_hz": 190.0,
+              "requested_hz": 200.0, "idle_power_w": 3.0, "idle_uncertainty_w": 0.01, "idle_seconds": 2.0,
+              "sparse": per, "dense": dict(per), "ratio_net": 1.0, "ratio_gross": 1.0, "method": "blocks"}  # fmt: skip
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({**results_doc(), "energy": energy, "energy_reason": ""}))
+    assert Results.read(path).energy.dense.net_j == 0.004
+    path.write_text(json.dumps({**results_doc(), "energy": bad(energy, "sparse", "net_j", "4 mJ")}))
+    with pytest.raises(UserError, match="field energy.sparse.net_j"):
+        Results.read(path)
+
+
 def test_checkpoint_metadata_names_the_bad_field():
     meta = {"format": "edgeprune.checkpoint/2", "edgeprune_version": "0.1.0", "workload": "digits",
             "model": "digits-cnn", "tasks": ["digit"], "method": "magnitude", "settings": {}, "source_hash": "h"}

@@ -1,0 +1,57 @@
+"""Intel RAPL (and AMD's, through the same powercap interface): the packages' energy counters
+``/sys/class/powercap/intel-rapl:N/energy_uj`` (µJ), which roll over at ``max_energy_range_uj``.
+Since CVE-2020-8694 the counters are readable by root only. The sensor sums the package domains
+and unwraps each counter, so what it returns never decreases."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from edgeprune.bench.energy.sensor import Kind, NotMeasured, SensorError, read_number, sysfs_root
+
+POWERCAP = "sys/class/powercap"
+
+
+class Counter:
+    """One wrapping µJ counter, unwrapped: assumes fewer than one roll-over between two reads
+    (the range is tens of seconds of a package's full power at least)."""
+
+    def __init__(self, name: str, path: Path, range_uj: float) -> None:
+        self.name, self.path, self.range_uj = name, path, range_uj
+        self.last = read_number(path, name)
+        self.offset = 0.0
+
+    def joules(self) -> float:
+        raw = read_number(self.path, self.name)
+        if raw < self.last:
+            self.offset += self.range_uj
+        self.last = raw
+        return (raw + self.offset) * 1e-6
+
+
+class RaplSensor:
+    backend = "rapl"
+    kind: Kind = "energy"
+    max_rate_hz = 200.0  # the counters update about every millisecond
+
+    def __init__(self) -> None:
+        base = sysfs_root() / POWERCAP
+        domains = sorted(d for d in base.glob("intel-rapl:*") if re.fullmatch(r"intel-rapl:\d+", d.name))
+        if not domains:
+            raise NotMeasured(f"not measured: no RAPL package domains under {base}")
+        self.counters = []
+        for d in domains:
+            name = (d / "name").read_text().strip() if (d / "name").is_file() else d.name
+            self.counters.append(Counter(name, d / "energy_uj", read_number(d / "max_energy_range_uj", name)))
+        self.rail = "+".join(c.name for c in self.counters)
+        self.source = ", ".join(str(c.path) for c in self.counters)
+
+    def read(self) -> float:
+        try:
+            return sum(c.joules() for c in self.counters)
+        except NotMeasured as exc:
+            raise SensorError(str(exc)) from None
+
+    def close(self) -> None:
+        pass
