@@ -2,8 +2,9 @@
 # Install steps of the device runtime image (an aarch64 board, or any machine that only runs
 # artifacts): edgeprune's runtime dependencies only (no PyTorch, no compiler); artifacts carry
 # their own kernel library, so none is built. `edgeprune bench` and `edgeprune verify` run.
-# WITH_TVM=1 adds what TVM modules (compile --backend tvm) run with: tvm-ffi and the apache-tvm
-# wheel, of which edgeprune loads libtvm_runtime.so only (never the compiler).
+# WITH_TVM=1 installs edgeprune[runtime]: what TVM modules (compile --backend tvm) and `edgeprune
+# device serve` run with, tvm-ffi and the apache-tvm wheel, of which edgeprune loads
+# libtvm_runtime.so only (never the compiler).
 #   docker/install-runtime.sh [REPO]   (PYTHON selects the interpreter, default python3)
 set -euo pipefail
 repo="$(cd "${1:-$(dirname "$0")/..}" && pwd)"
@@ -14,8 +15,9 @@ if ! command -v "$python" >/dev/null 2>&1; then
     apt-get update -q
     apt-get install -y -q --no-install-recommends ca-certificates python3 python3-pip python3-venv
 fi
-"$python" -m pip install --quiet "numpy>=1.24" "onnx>=1.16" "onnxruntime>=1.21" "typer>=0.12" "rich>=13" "pydantic>=2.6"
+# The base install is the runtime (no PyTorch, no compiler); the runtime extra adds TVM's runtime and RPC.
+extra=""
 if [[ "${WITH_TVM:-0}" == "1" ]]; then
-    "$python" -m pip install --quiet --no-deps "apache-tvm-ffi==0.1.14.post1" "apache-tvm==0.27.0.post1" "typing-extensions>=4.5"
+    extra="[runtime]"
 fi
-EDGEPRUNE_SKIP_KERNELS=1 "$python" -m pip install --quiet --no-deps "$repo"
+EDGEPRUNE_SKIP_KERNELS=1 "$python" -m pip install --quiet "$repo$extra"

@@ -108,6 +108,16 @@ def digits_host_artifact(tmp_path_factory, checkpoints):
     return art
 
 
+@pytest.fixture(scope="session")
+def tvm_artifact(tmp_path_factory, checkpoints):
+    """The 90% digits checkpoint as a TVM module for this machine, shared (read only)."""
+    from edgeprune.export.compile import CompileRequest, compile_artifact
+
+    art = tmp_path_factory.mktemp("digits-tvm") / "art"
+    compile_artifact(CompileRequest(checkpoints(**DIGITS_90), "host", art, backend="tvm"))
+    return art
+
+
 DIGITS_SWEEP = """
 workload = "digits"
 tasks = ["digit", "ge5"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -37,8 +38,13 @@ from edgeprune.contracts.results import (
 from edgeprune.errors import UserError
 from edgeprune.runtime.runner import open_runner
 
+EMULATED_ENV = "EDGEPRUNE_EMULATED"  # set by an emulated board's launcher: the CPU it emulates
 
-def _cpu_model() -> str:
+
+def cpu_model() -> str:
+    emulated = os.environ.get(EMULATED_ENV)
+    if emulated:
+        return f"{emulated}, emulated by qemu-user (its timings mean nothing)"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.lower().startswith(("model name", "hardware")):
@@ -48,11 +54,14 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+PROBE = "VmHWM of a fresh process that loads the model and runs it 3 times"
+
+
 def _peak_rss(artifact: Path, role: str, threads: int, shape: list[int]) -> float | None:
     cmd = [sys.executable, "-m", "edgeprune.bench.memprobe", str(artifact), role, str(threads), json.dumps(shape)]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    except (OSError, subprocess.TimeoutExpired):  # an emulated board cannot start another process
+    except (OSError, subprocess.TimeoutExpired):  # an emulated board cannot start another Python
         return None
     if done.returncode != 0:
         return None
@@ -141,11 +150,12 @@ def _bench(artifact: Path, manifest: Manifest, threads: int, budget_s: float, ba
             raise UserError(f"energy sensor {sensor.backend} failed during the run: "
                             f"{str(exc).removeprefix('not measured: ')}") from None  # fmt: skip
     status("peak memory")
+    peaks = [_peak_rss(artifact, role, threads, shape) for role in roles]
     model, dense_file = manifest.files[roles[0]], manifest.files[roles[1]]  # checked by open_runner
     return Results(
         time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         target=manifest.target.name,
-        device=DeviceInfo(machine=platform.machine(), cpu=_cpu_model(), isa=sparse.isa, hostname=platform.node(),
+        device=DeviceInfo(machine=platform.machine(), cpu=cpu_model(), isa=sparse.isa, hostname=platform.node(),
                           processor=processor, processor_note=note),  # fmt: skip
         artifact=ArtifactRun(path=str(artifact), model_sha256=model.sha256, tasks=manifest.tasks),
         threads=threads,
@@ -153,9 +163,8 @@ def _bench(artifact: Path, manifest: Manifest, threads: int, budget_s: float, ba
         latency={k: lat[k].stats() for k in ("sparse", "dense")},
         ratio_p50=lat["sparse"].p50 / lat["dense"].p50,
         speedup_p50=lat["dense"].p50 / lat["sparse"].p50,
-        memory=PeakMemory(sparse_peak_rss_mib=_peak_rss(artifact, roles[0], threads, shape),
-                          dense_peak_rss_mib=_peak_rss(artifact, roles[1], threads, shape),
-                          method="VmHWM of a fresh process that loads the model and runs it 3 times"
+        memory=PeakMemory(sparse_peak_rss_mib=peaks[0], dense_peak_rss_mib=peaks[1],
+                          method=(PROBE if None not in peaks else f"{PROBE}: none where it could not run")
                           + (" (host memory; the GPU's is not counted)" if processor == "gpu" else "")),  # fmt: skip
         model_bytes=ModelBytes(sparse=model.bytes, dense=dense_file.bytes),
         energy=energy,

@@ -27,6 +27,7 @@ from edgeprune.errors import UserError
 from edgeprune.fsio import check_output
 
 if TYPE_CHECKING:  # the contracts import pydantic: only the commands that read a file pay for it
+    from edgeprune.bench.energy.measure import EnergyPlan
     from edgeprune.contracts.manifest import CompileCheck, Manifest
     from edgeprune.contracts.results import Results
 
@@ -210,7 +211,7 @@ def calibrate(
 
 @app.command()
 def bench(
-    artifact: Annotated[Path, typer.Argument(help="Artifact directory made by edgeprune compile.")],
+    artifacts: Annotated[list[Path], typer.Argument(help="Artifact directories made by edgeprune compile (several only with --tracker).", show_default=False)],  # noqa: E501
     threads: Annotated[int | None, typer.Option(help="Threads (default: the target's; at most 4 per core).")] = None,
     seconds: Annotated[float, typer.Option(help="Timing budget, at most 3600; more seconds, steadier tails.")] = 10.0,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="results.json path (default: ARTIFACT/results.json, replaced on every run; an existing -o file only with --force).")] = None,  # noqa: E501
@@ -219,38 +220,65 @@ def bench(
     idle_seconds: Annotated[float, typer.Option(help="Idle power measured for this long before the energy blocks, and subtracted for the net energy.")] = 2.0,  # noqa: E501
     block_seconds: Annotated[float, typer.Option(help="Length of one energy block of back-to-back inferences.")] = 1.0,
     energy_blocks: Annotated[int, typer.Option(help="Energy blocks per model (sparse and dense alternate); at least 2 for an uncertainty.")] = 3,  # noqa: E501
+    device: Annotated[str | None, typer.Option("--device", help="Run on a board instead: rpc://HOST:PORT/KEY, a TVM RPC tracker and the key of a board that runs edgeprune device serve.")] = None,  # noqa: E501
+    tracker: Annotated[str | None, typer.Option("--tracker", help="A fleet run: HOST:PORT of a TVM RPC tracker; with --keys.")] = None,  # noqa: E501
+    keys: Annotated[str | None, typer.Option("--keys", help="Board keys of a fleet run, comma-separated: each artifact runs on the keys that name its target; results in ARTIFACT/results-KEY.json.")] = None,  # noqa: E501
+    queue_timeout: Annotated[float, typer.Option(help="On boards: how long a run waits for a free board of its key, in seconds.")] = 600.0,  # noqa: E501
     force: ForceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Time the sparse model against the dense baseline of the same checkpoint, interleaved in
     the same run: p50/p90/p99 latency, peak memory, ratio; and, where a power sensor is found,
-    energy per inference (gross and net of idle) in blocks of many inferences."""
-    # Re-benching an artifact is the normal loop, so its own results.json is replaced without
-    # --force; a file named with -o is the user's and is replaced only with --force.
-    if output is not None:
-        check_output(output, force)
-    elif artifact.is_dir():
-        check_output(artifact / "results.json", True)
+    energy per inference (gross and net of idle) in blocks of many inferences. On this machine,
+    on one board (--device) or on a fleet (--tracker, --keys)."""
+    from edgeprune.bench.energy.detect import CHOICES
+
     check_threads(threads)
     check_seconds(seconds)
     check_seconds(idle_seconds, "--idle-seconds")
     check_seconds(block_seconds, "--block-seconds")
+    check_seconds(queue_timeout, "--queue-timeout")
     if not 1 <= energy_blocks <= 100:
         raise UserError(f"--energy-blocks must be between 1 and 100, got {energy_blocks}")
-
-    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+    if energy not in CHOICES:
+        raise UserError(f"--energy must be one of {', '.join(CHOICES)}, not {energy!r}")
+    if device and tracker:
+        raise UserError("--device runs on one board, --tracker with --keys on a fleet: give one of them")
+    if (tracker is None) != (keys is None):
+        raise UserError("a fleet run needs both --tracker HOST:PORT and --keys KEY,...")
+    if len(artifacts) > 1 and tracker is None:
+        raise UserError("several artifacts are benched on a fleet only (--tracker, --keys); give one artifact")
+    if output is not None and tracker is not None:
+        raise UserError("-o names one results file; a fleet run writes ARTIFACT/results-KEY.json for each run")
+    # Re-benching an artifact is the normal loop, so its own results.json is replaced without
+    # --force; a file named with -o is the user's and is replaced only with --force.
+    for artifact in artifacts:
+        if output is None and artifact.is_dir():
+            check_output(artifact / "results.json", True)
+    if output is not None:
+        check_output(output, force)
 
     from edgeprune.bench.energy.measure import EnergyPlan
-    from edgeprune.bench.run import bench_artifact
-    from edgeprune.fsio import write_text_atomic
 
     plan = EnergyPlan(idle_s=idle_seconds, block_s=block_seconds, blocks=energy_blocks)
-    with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=err, disable=as_json,
-                  transient=True) as progress:  # fmt: skip
-        task = progress.add_task("loading the models", total=None)
-        results = bench_artifact(artifact, threads, seconds, on=on, energy=energy, plan=plan,
-                                 status=lambda what: progress.update(task, description=what))  # fmt: skip
+    if tracker is not None and keys is not None:
+        from edgeprune.cli.devices import bench_fleet
+
+        options = {"threads": threads, "budget_s": seconds, "on": on, "energy": energy, "energy_plan": vars(plan)}
+        bench_fleet(artifacts, tracker, keys, options, plan, queue_timeout, as_json)
+        return
+    artifact = artifacts[0]
     path = output or artifact / "results.json"
+    if device is not None:
+        from edgeprune.cli.devices import bench_on_device
+
+        options = {"threads": threads, "budget_s": seconds, "on": on, "energy": energy, "energy_plan": vars(plan)}
+        results = bench_on_device(artifact, device, options, plan, queue_timeout, as_json)
+    else:
+        results = _bench_here(artifact, threads, seconds, on, energy, plan, as_json)
+
+    from edgeprune.fsio import write_text_atomic
+
     with writing(path):
         write_text_atomic(path, results.to_json())
     if as_json:
@@ -260,11 +288,26 @@ def bench(
     out.print(f"wrote {path}")
 
 
+def _bench_here(artifact: Path, threads: int | None, seconds: float, on: str, energy: str, plan: EnergyPlan,
+                as_json: bool) -> Results:  # fmt: skip
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
+    from edgeprune.bench.run import bench_artifact
+
+    with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=err, disable=as_json,
+                  transient=True) as progress:  # fmt: skip
+        task = progress.add_task("loading the models", total=None)
+        return bench_artifact(artifact, threads, seconds, on=on, energy=energy, plan=plan,
+                              status=lambda what: progress.update(task, description=what))  # fmt: skip
+
+
 def _print_bench(r: Results) -> None:
     from rich.table import Table
 
     where = (f"the GPU ({r.device.isa}) of {r.device.hostname}" if r.device.processor == "gpu"
              else f"{r.device.cpu} ({r.device.isa}, {r.threads} thread(s))")  # fmt: skip
+    if r.device.remote:
+        where += f" on {r.device.hostname}, {r.device.remote}"
     table = Table(title=f"Latency on {where}", title_justify="left")
     for col in ("model", "p50 ms", "p90 ms", "p99 ms", "runs", "peak RSS MiB"):
         table.add_column(col)

@@ -15,6 +15,7 @@ import sys
 from rich.markup import escape
 
 import edgeprune.cli.deploy  # noqa: F401, I001
+import edgeprune.cli.devices  # noqa: F401
 
 # Each module registers its commands on the shared app; the order is the order of --help.
 import edgeprune.cli.prune  # noqa: F401

@@ -37,6 +37,7 @@ class DeviceInfo(Contract):
     hostname: str
     processor: Literal["cpu", "gpu"] = "cpu"  # what ran the models
     processor_note: str = ""  # why the GPU modules of an artifact were not the ones timed
+    remote: str = ""  # rpc://TRACKER/KEY when the board was reached over TVM RPC; empty: this machine
 
 
 class ArtifactRun(Contract):

@@ -85,7 +85,9 @@ def _made_once(home: Path, make: Callable[[Path], None]) -> Path:
 
 
 def _pip(args: list[str], what: str) -> None:
-    wheels = ["--platform", "manylinux_2_28_aarch64", "--python-version", PYTHON, "--only-binary=:all:"]
+    # every manylinux tag a Debian bookworm arm64 Python takes (pydantic-core ships manylinux2014 only)
+    platforms = ("manylinux_2_28_aarch64", "manylinux_2_17_aarch64", "manylinux2014_aarch64")
+    wheels = [*(f"--platform={p}" for p in platforms), "--python-version", PYTHON, "--only-binary=:all:"]
     done = subprocess.run([sys.executable, "-m", "pip", *args, "--quiet", *wheels], capture_output=True, text=True)
     if done.returncode != 0:
         raise UserError(f"pip could not fetch {what}: {done.stderr.strip().splitlines()[-1:]}")
@@ -106,14 +108,79 @@ def emulated_tvm_runtime(env: Path) -> Path:
     return _made_once(env / "tvm", make) / "libtvm_runtime.so"
 
 
+def _emulated_command(env: Path, qemu_cpu: str, args: list[str]) -> list[str]:
+    """``args`` run by the emulated Python under ``qemu-aarch64 -cpu qemu_cpu``, in a mount
+    namespace where ``/sys/devices/system/cpu`` is hidden."""
+    root = env / "root"
+    command = ["qemu-aarch64", "-cpu", qemu_cpu, "-L", str(root), f"{root}/usr/bin/python{PYTHON}", *args]
+    qemu = " ".join(shlex.quote(part) for part in command)  # paths with spaces or shell characters stay one word
+    return ["unshare", "-m", "sh", "-c", f"mount -t tmpfs none /sys/devices/system/cpu && exec {qemu}"]
+
+
 def run_emulated(env: Path, qemu_cpu: str, script: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
     """Run ``script`` with the emulated Python under ``qemu-aarch64 -cpu qemu_cpu`` (with the TVM
     runtime's packages on its path once :func:`emulated_tvm_runtime` has made them)."""
-    root = env / "root"
-    command = ["qemu-aarch64", "-cpu", qemu_cpu, "-L", str(root), f"{root}/usr/bin/python{PYTHON}", str(script), *args]
-    qemu = " ".join(shlex.quote(part) for part in command)  # paths with spaces or shell characters stay one word
-    inner = f"mount -t tmpfs none /sys/devices/system/cpu && exec {qemu}"
     paths = [env / "site", *[p for p in [env / "tvm" / "site"] if p.is_dir()]]
     environ = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, paths))}
-    return subprocess.run(["unshare", "-m", "sh", "-c", inner], capture_output=True, text=True, env=environ,
-                          timeout=1800)  # fmt: skip
+    return subprocess.run(_emulated_command(env, qemu_cpu, [str(script), *args]), capture_output=True, text=True,
+                          env=environ, timeout=1800)  # fmt: skip
+
+
+def emulated_device_site(env: Path) -> Path:
+    """What ``edgeprune device serve`` adds to ``env`` (made on first use): the CLI's packages
+    (typer, rich, pydantic, at this machine's versions), tvm-ffi, and TVM's Python package from
+    the aarch64 apache-tvm wheel without its compiler library (240 MB, never loaded: the server
+    imports TVM with its runtime library only). Returns the site directory."""
+    from importlib.metadata import version
+
+    def make(work: Path) -> None:
+        site = work / "site"
+        pins = [f"{name}=={version(name)}" for name in ("typer", "rich", "pydantic")]
+        _pip(["install", "--target", str(site), TVM_FFI, *pins], "the aarch64 wheels of device serve")
+        _pip(["download", "--dest", str(work / "wheel"), "--no-deps", TVM], "the aarch64 apache-tvm wheel")
+        with zipfile.ZipFile(next((work / "wheel").glob("*.whl"))) as zf:
+            for item in zf.infolist():
+                if not item.filename.startswith(("tvm/lib/libtvm_compiler", "tvm/3rdparty/")):
+                    zf.extract(item, site)
+        shutil.rmtree(work / "wheel")
+        for slow in ("ml_dtypes", "numpy"):  # ml_dtypes takes 4 s to import under qemu; numpy is in env/site
+            for path in site.glob(f"{slow}*"):
+                shutil.rmtree(path, ignore_errors=True)
+
+    return _made_once(env / "device", make) / "site"
+
+
+def _package_copy(dest: Path) -> Path:
+    """edgeprune's Python sources (no native libraries, no weights) copied under ``dest``: the
+    emulated Python imports them from there."""
+    package = Path(__file__).resolve().parents[1]
+    shutil.copytree(package, dest / "edgeprune", ignore=shutil.ignore_patterns("*.so", "__pycache__", "weights"))
+    return dest
+
+
+def serve_emulated(qemu_cpu: str, serve_args: list[str]) -> int:
+    """``edgeprune device serve SERVE_ARGS`` in the emulated aarch64 Python (timings mean nothing
+    there; the protocol is the real one). Returns its exit code; SIGINT or SIGTERM stops it."""
+    import signal
+
+    from edgeprune.errors import Interrupted
+
+    env = emulated_python()
+    site = emulated_device_site(env)
+    with tempfile.TemporaryDirectory(prefix="edgeprune-emulated-") as tmp:
+        src = _package_copy(Path(tmp))
+        environ = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, [src, site, env / "site"])),
+                   "TVM_USE_RUNTIME_LIB": "1", "PYTHONDONTWRITEBYTECODE": "", "EDGEPRUNE_EMULATED": qemu_cpu,
+                   "PYTHONPYCACHEPREFIX": str(cache_dir() / "emulated-pycache")}  # fmt: skip
+        command = _emulated_command(env, qemu_cpu, ["-m", "edgeprune", "device", "serve", *serve_args])
+        proc = subprocess.Popen(command, env=environ)
+        try:
+            return proc.wait()
+        except Interrupted:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            raise

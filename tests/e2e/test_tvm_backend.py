@@ -23,14 +23,6 @@ pytest.importorskip("tvm", reason="the TVM backend's tests need apache-tvm (pip 
 BOARDS_DIR = Path(edgeprune.targets.__file__).parent
 
 
-@pytest.fixture(scope="module")
-def tvm_artifact(tmp_path_factory, checkpoints):
-    """The 90% digits checkpoint as a TVM module for this machine, shared (read only)."""
-    art = tmp_path_factory.mktemp("digits-tvm") / "art"
-    compile_artifact(CompileRequest(checkpoints(**DIGITS_90), "host", art, backend="tvm"))
-    return art
-
-
 def test_the_module_runs_our_kernels_and_matches_onnx_runtime(tvm_artifact):
     m = Manifest.read(tvm_artifact)
     assert m.backend == "tvm" and set(m.files) == {"model", "dense"}

@@ -1,0 +1,120 @@
+"""``edgeprune device serve``: a TVM RPC server on a board, registered with a tracker under a
+key, with edgeprune's functions (:mod:`edgeprune.device.functions`) registered on it.
+
+TVM's RPC has no authentication: whoever reaches the server can upload files and call any
+function registered in it. So the server listens only on the address it is given (there is no
+all-interfaces default), it refuses TVM's own ``load_module`` (which would load any uploaded
+shared library), and edgeprune's bench runs only artifacts whose files match their manifest's
+sha256. That is integrity, not authentication: keep the tracker and the boards on a private
+network or reach them through an SSH tunnel (the README shows how).
+
+The server runs in this process (TVM's ``PopenRPCServerState``: a listening thread, one forked
+process per session), so it needs no second Python executable: it also runs in an emulated
+board's Python, where a process cannot start another."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import socket
+import struct
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+from edgeprune.device.functions import BENCH, DESCRIBE, bench, describe, reply
+from edgeprune.device.tvm_rpc import tvm_rpc
+from edgeprune.errors import Interrupted, UserError, one_line
+
+REFUSED = ("tvm.rpc.server.load_module", "tvm.rpc.server.download_linked_module")
+TRACKER_MAGIC = 0x2F271  # TVM's RPC_TRACKER_MAGIC: what a tracker answers on connect
+
+
+def check_tracker(host: str, port: int, timeout_s: float = 5.0) -> None:
+    """A TVM RPC tracker answers at ``host:port``, within ``timeout_s``; else one line."""
+    where = f"{host}:{port}"
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s) as sock:
+            sock.settimeout(timeout_s)
+            sock.sendall(struct.pack("<i", TRACKER_MAGIC))
+            answer = sock.recv(4)
+    except OSError as exc:
+        raise UserError(f"cannot reach the tracker at {where}: {exc.strerror or one_line(exc)}") from None
+    if len(answer) != 4 or struct.unpack("<i", answer)[0] != TRACKER_MAGIC:
+        raise UserError(f"{where} answers, but not as a TVM RPC tracker")
+
+
+def _register(tvm_ffi: Any, rpc: Any) -> None:  # noqa: ANN401 - the tvm modules
+    def workpath(name: str) -> Path:
+        return Path(tvm_ffi.get_global_func("tvm.rpc.server.workpath")(name))
+
+    def bench_entry(archive: str, options: str) -> str:
+        return reply(lambda: bench(workpath(Path(archive).name), _options(options)))
+
+    tvm_ffi.register_global_func(DESCRIBE, lambda: reply(describe), override=True)
+    tvm_ffi.register_global_func(BENCH, bench_entry, override=True)
+
+    def refuse(name: str) -> Callable[..., NoReturn]:
+        def refused(*_: object) -> NoReturn:
+            raise RuntimeError(f"{name} is refused by edgeprune device serve: it runs artifacts through {BENCH} only")
+
+        return refused
+
+    server_env = getattr(rpc.server, "_server_env", None)
+    if server_env is None:  # the hook every session's setup goes through; see the module's docstring
+        raise UserError("this TVM's RPC server has no session setup edgeprune knows; install apache-tvm 0.27")
+
+    def guarded_env(*args: object, **kwargs: object) -> object:
+        temp = server_env(*args, **kwargs)
+        for name in REFUSED:
+            tvm_ffi.register_global_func(name, refuse(name), override=True)
+        return temp
+
+    rpc.server._server_env = guarded_env
+
+
+def _options(text: str) -> dict[str, Any]:
+    import json
+
+    allowed = {"threads", "budget_s", "on", "energy", "energy_plan"}
+    options = json.loads(text)
+    if not isinstance(options, dict) or set(options) - allowed:
+        raise UserError(f"bench options must be an object with keys among {sorted(allowed)}")
+    return options
+
+
+def serve(host: str, port: int, port_end: int, tracker: tuple[str, int], key: str,
+          ready: Callable[[str], None] = print) -> NoReturn:  # fmt: skip
+    """Serve until a signal stops the process."""
+    check_tracker(*tracker)
+    # Sessions work in temporary directories; a session killed with the server leaves its own,
+    # so they all go under one that the server removes when it stops.
+    scratch = tempfile.mkdtemp(prefix="edgeprune-serve-")
+    tempfile.tempdir = scratch
+    rpc = tvm_rpc(runtime_only=True)
+    import tvm_ffi
+
+    _register(tvm_ffi, rpc)
+    try:
+        state = rpc.server.PopenRPCServerState(host, port, port_end, False, tracker, key, None, None, False)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot listen on {host}:{port}-{port_end}: {one_line(exc)}") from None
+    ready(f"serving key {key} on {host}:{state.port}, registered with the tracker at {tracker[0]}:{tracker[1]}")
+    code = 0
+    try:
+        while state.thread.is_alive():
+            state.thread.join(1.0)
+        code = 1  # the listening thread died: TVM logged why
+    except Interrupted as stop:
+        code = 128 + stop.signum
+    finally:  # TVM's listening thread never ends by itself: end the sessions, then the process
+        for child in multiprocessing.active_children():
+            child.terminate()
+            child.join(5.0)
+        shutil.rmtree(scratch, ignore_errors=True)
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(code)
