@@ -42,6 +42,7 @@ def serve(
     key: Annotated[str, typer.Option("--key", help="The board's key at the tracker: its target's name (rpi5, jetson-orin-nano, ...), so fleet runs find it.", show_default=False)],  # noqa: E501
     port: Annotated[int, typer.Option(help="First port to try.")] = 9091,
     port_end: Annotated[int | None, typer.Option(help="Ports up to this one (excluded) are tried in turn (default: --port + 100).")] = None,  # noqa: E501
+    max_upload_mb: Annotated[float, typer.Option(help="The largest upload (an artifact) this board takes, in MiB.")] = 512.0,  # noqa: E501
     emulate: Annotated[str | None, typer.Option("--emulate", help="Serve an emulated aarch64 board of this target instead (qemu-user, as verify runs it): its timings mean nothing, its protocol is the real one.")] = None,  # noqa: E501
 ) -> None:
     """Serve this board: a TVM RPC server registered with the tracker under KEY, with edgeprune's
@@ -54,6 +55,8 @@ def serve(
     if not KEY.fullmatch(key):
         raise UserError(f"--key must be 1-64 letters, digits, '.', '_' or '-', not {key!r}")
     port_end = min(port + 100, 65536) if port_end is None else port_end
+    if not 0 < max_upload_mb <= 65536:
+        raise UserError(f"--max-upload-mb must be above 0 and at most 65536, got {max_upload_mb}")
     if not 0 < port < port_end <= 65536:
         raise UserError(f"ports must satisfy 0 < --port < --port-end <= 65536, got {port} and {port_end}")
     address = parse_address(tracker)
@@ -65,9 +68,10 @@ def serve(
         if board.arch != "aarch64":
             raise UserError(f"--emulate runs aarch64 boards; {board.name} is {board.arch}")
         check_tracker(*address)
-        args = ["--host", host, "--tracker", tracker, "--key", key, "--port", str(port), "--port-end", str(port_end)]
+        args = ["--host", host, "--tracker", tracker, "--key", key, "--port", str(port), "--port-end", str(port_end),
+                "--max-upload-mb", str(max_upload_mb)]
         raise typer.Exit(serve_emulated(board.cpu.qemu_cpu, args))
-    run_server(host, port, port_end, address, key,
+    run_server(host, port, port_end, address, key, max_upload_mb,
                ready=lambda line: err.print(line, highlight=False, soft_wrap=True))
 
 
@@ -135,7 +139,7 @@ def bench_on_device(artifact: Path, url: str, options: dict[str, Any], plan: Ene
                 progress.update(task, description=f"bench on {board.name}")
                 return board.bench(artifact, options)
         except BoardLost as exc:
-            raise UserError(f"the board of key {key} dropped mid-run: {exc}") from None
+            raise UserError(f"the board of key {key} dropped mid-run ({exc})") from None
 
 
 def bench_fleet(artifacts: list[Path], tracker_at: str, keys_text: str, options: dict[str, Any], plan: EnergyPlan,
@@ -153,7 +157,8 @@ def bench_fleet(artifacts: list[Path], tracker_at: str, keys_text: str, options:
         raise UserError("no artifact was built for any of --keys: " + "; ".join(skipped))
     tracker = Tracker.connect(*parse_address(tracker_at))
     timeouts = Timeouts(_session_timeout(plan, options["budget_s"]), queue_timeout)
-    outcomes = run_fleet(tracker, jobs, options, timeouts, note=lambda line: err.print(line, highlight=False))
+    outcomes = run_fleet(tracker, jobs, options, timeouts,
+                         note=lambda line: err.print(line, highlight=False, soft_wrap=True))
     if as_json:
         _print_json({"runs": [_outcome_doc(o) for o in outcomes], "skipped": skipped})
     else:

@@ -25,7 +25,7 @@ from edgeprune.contracts.base import parse
 from edgeprune.contracts.manifest import Manifest
 from edgeprune.contracts.results import RESULTS_FORMAT, Results
 from edgeprune.device.functions import BENCH, DESCRIBE, PROTOCOL
-from edgeprune.device.serve import check_tracker
+from edgeprune.device.serve import REFUSAL, check_tracker
 from edgeprune.device.tvm_rpc import tvm_rpc
 from edgeprune.errors import UserError, one_line
 
@@ -88,7 +88,7 @@ def _call(session: Any, name: str, *args: Any) -> Any:  # noqa: ANN401 - a sessi
     finally:
         del fn
     if text is None:
-        raise BoardLost(lost)
+        raise BoardLost(f"connection lost: {lost}")
     reply = json.loads(text)
     if "error" in reply:
         raise UserError(reply["error"])
@@ -129,10 +129,16 @@ class Board:
             raise UserError(f"{artifact} is built for {manifest.target.arch} (target {manifest.target.name}); "
                             f"the board of key {self.key} is {self.info['arch']}: not uploaded")  # fmt: skip
         data = _archive(artifact, manifest)
+        failed = ""
         try:
             self.session.upload(data, target="artifact.tar")
         except Exception as exc:
-            raise BoardLost(f"upload refused: {one_line(exc)}") from None
+            failed = one_line(exc)
+        if REFUSAL in failed:
+            raise UserError(f"the board of key {self.key} refused the upload of {artifact}: "
+                            f"{failed.split('Error caught from RPC call:')[-1].strip()}")  # fmt: skip
+        if failed:
+            raise BoardLost(f"the upload failed: {failed}")
         text = _call(self.session, BENCH, "artifact.tar", json.dumps(options))
         results = parse(Results, json.loads(text), f"the results from {self.name}", RESULTS_FORMAT)
         remote = f"rpc://{self.tracker}/{self.key}"

@@ -30,6 +30,7 @@ from edgeprune.device.tvm_rpc import tvm_rpc
 from edgeprune.errors import Interrupted, UserError, one_line
 
 REFUSED = ("tvm.rpc.server.load_module", "tvm.rpc.server.download_linked_module")
+REFUSAL = "refused by edgeprune device serve"  # in every refusal's message: the caller tells it from a lost board
 TRACKER_MAGIC = 0x2F271  # TVM's RPC_TRACKER_MAGIC: what a tracker answers on connect
 
 
@@ -47,19 +48,41 @@ def check_tracker(host: str, port: int, timeout_s: float = 5.0) -> None:
         raise UserError(f"{where} answers, but not as a TVM RPC tracker")
 
 
-def _register(tvm_ffi: Any, rpc: Any) -> None:  # noqa: ANN401 - the tvm modules
+def _plain(name: str) -> str:
+    """A file name in the session's directory, nothing else (no directories, no ``..``)."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise RuntimeError(f"{name!r} is {REFUSAL}: uploads are plain file names")
+    return name
+
+
+def _register(tvm_ffi: Any, rpc: Any, max_upload_bytes: int) -> None:  # noqa: ANN401 - the tvm modules
     def workpath(name: str) -> Path:
-        return Path(tvm_ffi.get_global_func("tvm.rpc.server.workpath")(name))
+        return Path(tvm_ffi.get_global_func("tvm.rpc.server.workpath")(_plain(name)))
+
+    def upload(name: str, blob: bytes) -> None:
+        if len(blob) > max_upload_bytes:
+            raise RuntimeError(f"an upload of {len(blob) / 2**20:.1f} MiB is {REFUSAL}: this board takes at most "
+                               f"{max_upload_bytes / 2**20:.3g} MiB (--max-upload-mb)")  # fmt: skip
+        path = workpath(name)
+        tmp = path.with_name(f".{path.name}.part")
+        tmp.write_bytes(bytes(blob))
+        os.replace(tmp, path)
+
+    def download(name: str) -> bytearray:
+        return bytearray(workpath(name).read_bytes())
+
+    def remove(name: str) -> None:
+        workpath(name).unlink(missing_ok=True)
 
     def bench_entry(archive: str, options: str) -> str:
-        return reply(lambda: bench(workpath(Path(archive).name), _options(options)))
+        return reply(lambda: bench(workpath(archive), _options(options)))
 
     tvm_ffi.register_global_func(DESCRIBE, lambda: reply(describe), override=True)
     tvm_ffi.register_global_func(BENCH, bench_entry, override=True)
 
     def refuse(name: str) -> Callable[..., NoReturn]:
         def refused(*_: object) -> NoReturn:
-            raise RuntimeError(f"{name} is refused by edgeprune device serve: it runs artifacts through {BENCH} only")
+            raise RuntimeError(f"{name} is {REFUSAL}: it runs artifacts through {BENCH} only")
 
         return refused
 
@@ -71,6 +94,8 @@ def _register(tvm_ffi: Any, rpc: Any) -> None:  # noqa: ANN401 - the tvm modules
         temp = server_env(*args, **kwargs)
         for name in REFUSED:
             tvm_ffi.register_global_func(name, refuse(name), override=True)
+        for name, fn in (("upload", upload), ("download", download), ("remove", remove)):
+            tvm_ffi.register_global_func(f"tvm.rpc.server.{name}", fn, override=True)
         return temp
 
     rpc.server._server_env = guarded_env
@@ -86,9 +111,10 @@ def _options(text: str) -> dict[str, Any]:
     return options
 
 
-def serve(host: str, port: int, port_end: int, tracker: tuple[str, int], key: str,
+def serve(host: str, port: int, port_end: int, tracker: tuple[str, int], key: str, max_upload_mb: float = 512.0,
           ready: Callable[[str], None] = print) -> NoReturn:  # fmt: skip
-    """Serve until a signal stops the process."""
+    """Serve until a signal stops the process. Uploads are plain file names in the session's
+    directory, at most ``max_upload_mb`` each."""
     check_tracker(*tracker)
     # Sessions work in temporary directories; a session killed with the server leaves its own,
     # so they all go under one that the server removes when it stops.
@@ -97,7 +123,7 @@ def serve(host: str, port: int, port_end: int, tracker: tuple[str, int], key: st
     rpc = tvm_rpc(runtime_only=True)
     import tvm_ffi
 
-    _register(tvm_ffi, rpc)
+    _register(tvm_ffi, rpc, int(max_upload_mb * 2**20))
     try:
         state = rpc.server.PopenRPCServerState(host, port, port_end, False, tracker, key, None, None, False)
     except (OSError, ValueError) as exc:

@@ -151,7 +151,7 @@ def test_a_board_killed_mid_run_is_one_line_and_nothing_is_written(host_art, tmp
         _first_serving([doomed], 60).stop()
         _, err = bench.communicate(timeout=60)
         assert bench.returncode == 2
-        assert "error: the board of key host dropped mid-run" in " ".join(err.split())
+        assert "error: the board of key host dropped mid-run (connection lost: " in " ".join(err.split())
         assert not (host_art / "results.json").exists()
     finally:
         if doomed:
@@ -176,7 +176,7 @@ def test_a_fleet_retries_a_dropped_board_once_on_another_of_its_key(host_art, tm
         assert fleet.returncode == 0, err
         run = json.loads(out)["runs"][0]
         assert run["status"] == "ok" and run["attempts"] == 2
-        assert "dropped" in err and "retrying on another board of host" in err
+        assert "dropped" in err and "retrying on another board of host" in " ".join(err.split())
         assert Results.read(host_art / "results-host.json").latency["sparse"].runs >= 30
     finally:
         for b in boards:
@@ -244,7 +244,23 @@ def test_serve_refuses_tvms_raw_module_loading(lab):
     remote.upload(bytearray(b"\x7fELF"), target="payload.so")
     with pytest.raises(Exception, match="load_module is refused by edgeprune device serve"):
         remote.load_module("payload.so")
+    with pytest.raises(Exception, match="'../escape' is refused by edgeprune device serve: uploads are plain file"):
+        remote.upload(bytearray(b"x"), target="../escape")
+    assert remote.download("payload.so") == bytearray(b"\x7fELF")
     del remote
+
+
+def test_an_upload_over_the_boards_limit_is_refused(lab, host_art, tmp_path, capsys):
+    tiny = board(lab["at"], "tiny", tmp_path / "tiny.log", "--max-upload-mb", "0.01")
+    try:
+        wait_registered(lab["at"], "tiny")
+        code, _, err = run_cli(["bench", host_art, "--device", f"rpc://{lab['at']}/tiny"], capsys)
+        assert code == 2
+        assert f"the board of key tiny refused the upload of {host_art}: an upload of" in " ".join(err.split())
+        assert "this board takes at most 0.01 MiB (--max-upload-mb)" in " ".join(err.split())
+        assert not (host_art / "results.json").exists()
+    finally:
+        tiny.stop()
 
 
 def test_bad_addresses_and_keys_are_one_line(lab, host_art, capsys):
