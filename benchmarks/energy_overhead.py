@@ -1,7 +1,7 @@
 """Does sampling the power sensor slow the model? Latency with the sampling thread on against
 off, in the same run: blocks of back-to-back inferences alternate between the two, and the
 p50 of each side is compared. The sensor is a fake INA3221 (a recorded sysfs tree under
-``EDGEPRUNE_SYSFS_ROOT``) read at the backend's full rate, so the thread does all the work a
+``EDGEPRUNE_SYSFS_ROOT``) read at the backend's own rate (100 Hz), so the thread does all the work a
 real one does (wake, read two files, store), with no board needed.
 
     python benchmarks/energy_overhead.py [--threads 1 2] [--rounds 20]
@@ -92,7 +92,7 @@ def main() -> None:
                      f"{r['ratio_on_off']:.4f} | {r['sampling_hz']:.0f} | {runs} |")  # fmt: skip
     text = "\n".join(lines)
     print(text)
-    Path(args.out + ".md").write_text("# Sampling overhead (fake INA3221 at the backend's full rate)\n\n" + text + "\n")
+    Path(args.out + ".md").write_text("# Sampling overhead (fake INA3221 read at the backend's rate)\n\n" + text + "\n")
     Path(args.out + ".json").write_text(json.dumps(rows, indent=1) + "\n")
 
 

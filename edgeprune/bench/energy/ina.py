@@ -89,7 +89,7 @@ class RailSensor:
     """Power of one rail, or of the sum of several, from sysfs channels."""
 
     kind: Kind = "power"
-    max_rate_hz = 200.0  # an i2c read of a channel takes well under a millisecond
+    max_rate_hz = 100.0  # plenty for blocks of a second; faster costs the model time (benchmarks/energy_overhead.py)
 
     def __init__(self, backend: str, channels: list[Channel], total_rail: str, where: str) -> None:
         if not channels:

@@ -33,7 +33,7 @@ class Counter:
 class RaplSensor:
     backend = "rapl"
     kind: Kind = "energy"
-    max_rate_hz = 200.0  # the counters update about every millisecond
+    max_rate_hz = 100.0  # the counters update about every millisecond; faster costs the model (energy_overhead.py)
 
     def __init__(self) -> None:
         base = sysfs_root() / POWERCAP

@@ -29,7 +29,7 @@ def test_energy_per_inference_gross_net_and_ratio(tmp_path, monkeypatch):
     with Trace(put, lambda t: BUSY_W if busy.is_set() else IDLE_W, period_s=0.0005):
         e = measure_energy(sensor, {"sparse": model(2.0), "dense": model(4.0)}, {"sparse": 2.0, "dense": 4.0},
                            EnergyPlan(idle_s=0.5, block_s=0.3, blocks=3))  # fmt: skip
-    assert e.backend == "ina3221-hwmon" and e.rail == "VDD_IN" and e.sampling_hz >= 100
+    assert e.backend == "ina3221-hwmon" and e.rail == "VDD_IN" and e.sampling_hz >= 80
     assert e.idle_power_w == pytest.approx(IDLE_W, rel=0.02)
     for m, ms in ((e.sparse, 2.0), (e.dense, 4.0)):
         assert m.blocks == 3 and m.inferences_per_block == round(300 / ms)
