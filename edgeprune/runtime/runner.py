@@ -1,6 +1,7 @@
 """The runner seam: one loaded model of an artifact, ready to run on NumPy inputs. Every backend
-a compiled artifact can come from has a runner here (ONNX Runtime, a TVM module; a remote
-board later), so bench, verify and the memory probe never branch on the backend.
+a compiled artifact can come from has a runner here (ONNX Runtime, a TVM module), so bench,
+verify and the memory probe never branch on the backend. A board over the network runs the whole
+bench with these runners (:mod:`edgeprune.device`).
 
 Usage::
 

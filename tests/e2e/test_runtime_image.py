@@ -11,6 +11,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from daemons import Daemon, free_port, tracker, wait_registered
 from helpers import DIGITS_90
 
 from edgeprune.export.compile import CompileRequest, compile_artifact
@@ -55,6 +56,16 @@ def test_runtime_install_runs_bench_and_verify_without_torch(tmp_path, checkpoin
         for command in (["bench", tmp_path / "tvm", "--seconds", "0.2", "--json"], ["verify", tmp_path / "tvm"]):
             done = subprocess.run([edgeprune, *command], capture_output=True, text=True)
             assert done.returncode == 0, done.stderr
+    # device serve runs there (TVM's RPC with the runtime library only), registered with a tracker
+    t, at = tracker(tmp_path / "tracker.log")
+    serve = Daemon([str(edgeprune), "device", "serve", "--host", "127.0.0.1", "--tracker", at, "--key", "host",
+                    "--port", str(free_port())], tmp_path / "serve.log")  # fmt: skip
+    try:
+        serve.start().wait_for("serving key host", 60)
+        wait_registered(at, "host")
+    finally:
+        serve.stop()
+        t.stop()
     # The install is not editable: the board files come from the package data, not the source tree.
     targets = subprocess.run([edgeprune, "targets", "--json"], capture_output=True, text=True, cwd=tmp_path)
     assert targets.returncode == 0, targets.stderr
