@@ -219,7 +219,7 @@ def bench(
     energy: Annotated[str, typer.Option("--energy", help="Power sensor: auto (from the target's [power] section, else detected), none, or one of jtop, ina3221-hwmon, ina3221-iio, ina238, tegrastats, rpi5-pmic, rapl, nvml.")] = "auto",  # noqa: E501
     idle_seconds: Annotated[float, typer.Option(help="Idle power measured for this long before the energy blocks, and subtracted for the net energy.")] = 2.0,  # noqa: E501
     block_seconds: Annotated[float, typer.Option(help="Length of one energy block of back-to-back inferences.")] = 1.0,
-    energy_blocks: Annotated[int, typer.Option(help="Energy blocks per model (sparse and dense alternate); at least 2 for an uncertainty.")] = 3,  # noqa: E501
+    energy_blocks: Annotated[int, typer.Option(help="Energy blocks per model (sparse and dense alternate), 2 to 100.")] = 3,  # noqa: E501
     device: Annotated[str | None, typer.Option("--device", help="Run on a board instead: rpc://HOST:PORT/KEY, a TVM RPC tracker and the key of a board that runs edgeprune device serve.")] = None,  # noqa: E501
     tracker: Annotated[str | None, typer.Option("--tracker", help="A fleet run: HOST:PORT of a TVM RPC tracker; with --keys.")] = None,  # noqa: E501
     keys: Annotated[str | None, typer.Option("--keys", help="Board keys of a fleet run, comma-separated: each artifact runs on the keys that name its target; results in ARTIFACT/results-KEY.json.")] = None,  # noqa: E501
@@ -238,8 +238,8 @@ def bench(
     check_seconds(idle_seconds, "--idle-seconds")
     check_seconds(block_seconds, "--block-seconds")
     check_seconds(queue_timeout, "--queue-timeout")
-    if not 1 <= energy_blocks <= 100:
-        raise UserError(f"--energy-blocks must be between 1 and 100, got {energy_blocks}")
+    if not 2 <= energy_blocks <= 100:
+        raise UserError(f"--energy-blocks must be between 2 and 100 (two for an uncertainty), got {energy_blocks}")
     if energy not in CHOICES:
         raise UserError(f"--energy must be one of {', '.join(CHOICES)}, not {energy!r}")
     if device and tracker:

@@ -75,6 +75,8 @@ class EnergyPerInference(Contract):
 
 
 class Energy(Contract):
+    """Energy per inference of one bench run, sparse and dense (:mod:`edgeprune.bench.energy`)."""
+
     backend: str  # the sensor backend (--energy names)
     rail: str  # the rail or named sum of rails measured
     source: str  # the files, command or service read
@@ -86,7 +88,7 @@ class Energy(Contract):
     sparse: EnergyPerInference
     dense: EnergyPerInference  # the baseline, measured in the same run
     ratio_net: float | None  # sparse/dense net; None when a net energy is not above zero
-    ratio_gross: float
+    ratio_gross: float | None  # None when the dense gross energy is not above zero
     method: str
 
 

@@ -168,7 +168,7 @@ def test_a_fleet_retries_a_dropped_board_once_on_another_of_its_key(host_art, tm
         wait_registered(at, "host", 2)
         fleet = subprocess.Popen([sys.executable, "-m", "edgeprune", "bench", str(host_art), "--tracker", at,
                                   "--keys", "host", "--seconds", "0.1", "--idle-seconds", "4", "--block-seconds", "0.2",
-                                  "--energy-blocks", "1", "--json"],
+                                  "--energy-blocks", "2", "--json"],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
         busy = _first_serving(boards, 60)
         busy.stop()

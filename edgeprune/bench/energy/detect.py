@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from edgeprune.bench.energy.sensor import NotMeasured, Sensor
+from edgeprune.bench.energy.sensor import NotMeasured, Sensor, SensorError
 from edgeprune.errors import UserError
 
 # --energy NAME -> how it opens, given the target's total rail
@@ -56,19 +56,17 @@ def open_sensor(asked: str, sensor: str, interface: str, total_rail: str, proces
         raise UserError(f"--energy must be one of {', '.join(CHOICES)}, not {asked!r}")
     if asked == "none":
         raise NotMeasured("not measured: --energy none")
-    if asked != "auto":
-        try:
-            return BACKENDS[asked](total_rail)
-        except NotMeasured as exc:
-            if "permission denied" in str(exc):
-                raise
-            raise UserError(f"--energy {asked}: {str(exc).removeprefix('not measured: ')}") from None
+    names = [asked] if asked != "auto" else candidates(sensor, interface, processor)
     reasons = []
-    for name in candidates(sensor, interface, processor):
+    for name in names:
         try:
             return BACKENDS[name](total_rail)
         except NotMeasured as exc:
             if "permission denied" in str(exc):
                 raise
             reasons.append(str(exc).removeprefix("not measured: "))
+        except SensorError as exc:  # it is there but failed at once: a reason for auto, an error if asked for
+            reasons.append(f"{name}: {exc}")
+    if asked != "auto":
+        raise UserError(f"--energy {asked}: {reasons[0]}")
     raise NotMeasured("not measured: no power sensor found (" + "; ".join(reasons) + ")")

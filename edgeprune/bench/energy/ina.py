@@ -16,9 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeprune.bench.energy.sensor import Kind, NotMeasured, SensorError, read_number, sysfs_root
+from edgeprune.bench.energy.sensor import (
+    Kind,
+    NotMeasured,
+    SensorError,
+    choose_total,
+    rail_name,
+    read_number,
+    sysfs_root,
+)
 
-TOTALS = ("VIN", "POM_5V_IN", "VDD_IN")
 HWMON_GLOB = "sys/bus/i2c/drivers/ina3221/*/hwmon/hwmon*"
 IIO_GLOB = "sys/bus/i2c/drivers/ina3221x/*/iio:device*"
 INA238_GLOB = "sys/bus/i2c/drivers/ina238/*/hwmon/hwmon*"
@@ -75,6 +82,7 @@ def iio_channels(root: Path) -> list[Channel]:
 
 
 def ina238_channels(root: Path) -> list[Channel]:
+    """Jetson Thor's module-input monitor under ``root`` (one channel)."""
     found = []
     for d in sorted(root.glob(INA238_GLOB)):
         power = d / "power1_input"
@@ -86,7 +94,8 @@ def ina238_channels(root: Path) -> list[Channel]:
 
 
 class RailSensor:
-    """Power of one rail, or of the sum of several, from sysfs channels."""
+    """Power of one rail, or of the sum of several, from sysfs channels: the INA3221 and INA238
+    backends."""
 
     kind: Kind = "power"
     max_rate_hz = 100.0  # plenty for blocks of a second; faster costs the model time (benchmarks/energy_overhead.py)
@@ -95,17 +104,14 @@ class RailSensor:
         if not channels:
             raise NotMeasured(f"not measured: no {backend} channels under {where}")
         by_rail = {c.rail: c for c in channels}
-        if total_rail:
-            if total_rail not in by_rail:
-                raise NotMeasured(f"not measured: {backend} has no rail {total_rail} under {where} "
-                                  f"(it has: {', '.join(sorted(by_rail))})")  # fmt: skip
-            chosen = [by_rail[total_rail]]
-        else:
-            first = next((by_rail[r] for r in TOTALS if r in by_rail), None)
-            chosen = [first] if first else channels
+        names = choose_total(list(by_rail), total_rail)
+        if names is None:
+            raise NotMeasured(f"not measured: {backend} has no rail {total_rail} under {where} "
+                              f"(it has: {', '.join(sorted(by_rail))})")  # fmt: skip
+        chosen = [by_rail[n] for n in names]
         self.backend = backend
         self.channels = chosen
-        self.rail = chosen[0].rail if len(chosen) == 1 else "sum(" + ",".join(c.rail for c in chosen) + ")"
+        self.rail = rail_name(names)
         self.source = ", ".join(str(f) for c in chosen for f in c.files)
         sum(c.watts() for c in chosen)  # permission and garbled values show now, not in the sampling thread
 

@@ -15,6 +15,8 @@ SOCKET = "run/jtop.sock"
 
 
 class JtopSensor:
+    """jetson-stats' reading of the target's rail, or its total."""
+
     backend = "jtop"
     kind: Kind = "power"
     max_rate_hz = 0.0  # read() waits for the service's next update

@@ -77,4 +77,4 @@ def measure_energy(sensor: Sensor, runs: dict[str, Callable[[], object]], latenc
                   requested_hz=sensor.max_rate_hz or None, idle_power_w=idle_w, idle_uncertainty_w=idle_se,
                   idle_seconds=plan.idle_s, sparse=sparse, dense=dense,
                   ratio_net=sparse.net_j / dense.net_j if dense.net_j > 0 and sparse.net_j > 0 else None,
-                  ratio_gross=sparse.gross_j / dense.gross_j if dense.gross_j > 0 else 0.0, method=METHOD)  # fmt: skip
+                  ratio_gross=sparse.gross_j / dense.gross_j if dense.gross_j > 0 else None, method=METHOD)  # fmt: skip

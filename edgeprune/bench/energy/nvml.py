@@ -12,6 +12,8 @@ from edgeprune.bench.energy.sensor import Kind, NotMeasured, SensorError
 
 
 class NvmlSensor:
+    """A GPU's total energy counter, in joules."""
+
     backend = "nvml"
     kind: Kind = "energy"
     max_rate_hz = 100.0
@@ -26,7 +28,7 @@ class NvmlSensor:
             pynvml.nvmlInit()
             self.handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             name = pynvml.nvmlDeviceGetName(self.handle)
-            self.read()
+            pynvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)  # NOT_SUPPORTED before Volta
         except pynvml.NVMLError as exc:
             raise NotMeasured(f"not measured: NVML: {exc}") from None
         self.rail = f"GPU {index} ({name if isinstance(name, str) else name.decode()}) total energy"

@@ -1,7 +1,9 @@
 """Intel RAPL (and AMD's, through the same powercap interface): the packages' energy counters
 ``/sys/class/powercap/intel-rapl:N/energy_uj`` (µJ), which roll over at ``max_energy_range_uj``.
-Since CVE-2020-8694 the counters are readable by root only. The sensor sums the package domains
-and unwraps each counter, so what it returns never decreases."""
+Since CVE-2020-8694 the counters are readable by root only. The sensor sums the ``package-N``
+domains (a laptop's ``psys`` domain, the whole platform, already holds them: it is used alone
+only where there is no package domain) and unwraps each counter, so what it returns never
+decreases."""
 
 from __future__ import annotations
 
@@ -31,6 +33,8 @@ class Counter:
 
 
 class RaplSensor:
+    """The package domains' energy, in joules since the sensor opened."""
+
     backend = "rapl"
     kind: Kind = "energy"
     max_rate_hz = 100.0  # the counters update about every millisecond; faster costs the model (energy_overhead.py)
@@ -40,10 +44,16 @@ class RaplSensor:
         domains = sorted(d for d in base.glob("intel-rapl:*") if re.fullmatch(r"intel-rapl:\d+", d.name))
         if not domains:
             raise NotMeasured(f"not measured: no RAPL package domains under {base}")
+        named = {d: (d / "name").read_text().strip() if (d / "name").is_file() else d.name for d in domains}
+        packages = [d for d in domains if named[d].startswith("package")]
+        chosen = packages or [d for d in domains if named[d] == "psys"] or domains
         self.counters = []
-        for d in domains:
-            name = (d / "name").read_text().strip() if (d / "name").is_file() else d.name
-            self.counters.append(Counter(name, d / "energy_uj", read_number(d / "max_energy_range_uj", name)))
+        try:
+            for d in chosen:
+                wrap = read_number(d / "max_energy_range_uj", named[d])
+                self.counters.append(Counter(named[d], d / "energy_uj", wrap))
+        except SensorError as exc:
+            raise NotMeasured(f"not measured: {exc}") from None
         self.rail = "+".join(c.name for c in self.counters)
         self.source = ", ".join(str(c.path) for c in self.counters)
 

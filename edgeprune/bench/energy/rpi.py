@@ -30,6 +30,8 @@ def parse_pmic(text: str) -> dict[str, float]:
 
 
 class PmicSensor:
+    """The Raspberry Pi 5's PMIC rails, summed."""
+
     backend = "rpi5-pmic"
     kind: Kind = "power"
     max_rate_hz = 50.0  # each sample is a process; faster would load the cores the model runs on
@@ -40,7 +42,10 @@ class PmicSensor:
             raise NotMeasured("not measured: vcgencmd is not on PATH (Raspberry Pi OS ships it)")
         self.command = [exe, "pmic_read_adc"]
         self.source = " ".join(self.command)
-        rails = parse_pmic(self._run())
+        try:
+            rails = parse_pmic(self._run())
+        except SensorError as exc:  # a vcgencmd without pmic_read_adc (a Pi 4, old firmware)
+            raise NotMeasured(f"not measured: {exc}") from None
         self.rail = f"sum of {len(rails)} PMIC rails"
 
     def _run(self) -> str:

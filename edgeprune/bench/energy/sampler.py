@@ -1,8 +1,9 @@
 """A timestamped sampling thread and the integral of what it recorded.
 
 The thread reads the sensor as often as the sensor allows (``Sensor.max_rate_hz``, or back to
-back for sensors whose ``read()`` waits for the next value) and stamps each value with the
-midpoint of the read on the monotonic clock the bench's blocks are timed with. Energy over a
+back for sensors whose ``read()`` waits for the next value) and stamps each value on the
+monotonic clock the bench's blocks are timed with: the midpoint of a polled read, the end of a
+read that waited for its value. Energy over a
 window is then the integral of the piecewise-linear power between the samples (trapezoids, the
 window's edges interpolated) or, for an energy counter, the counter interpolated at the two
 edges. Sampling a window of many inferences this way, not at 1 Hz, is what keeps short runs
@@ -55,9 +56,9 @@ class Sampler:
             raise
 
     def stop(self) -> None:
+        """Stop sampling (the sensor stays open: whoever opened it closes it)."""
         self._stop.set()
         self._thread.join(timeout=10.0)
-        self.sensor.close()
 
     def _loop(self) -> None:
         period = 1.0 / self.sensor.max_rate_hz if self.sensor.max_rate_hz > 0 else 0.0
@@ -67,8 +68,8 @@ class Sampler:
                 before = time.perf_counter()
                 value = self.sensor.read()
                 after = time.perf_counter()
-                with self._lock:
-                    self._t.append((before + after) / 2)
+                with self._lock:  # a read that waited for the value was handed it at its end
+                    self._t.append(after if not period else (before + after) / 2)
                     self._v.append(value)
                 if period:
                     next_at = max(next_at + period, after)

@@ -10,8 +10,10 @@ A sensor reads one quantity for one rail (or a named sum of rails):
 
 Usage::
 
-    sensor = open_sensor(manifest.target.power, "auto")   # detect.py
-    value = sensor.read()                                 # W or J, per sensor.kind
+    power = manifest.target.power
+    sensor = open_sensor("auto", power.sensor, power.interface, power.total_rail)   # detect.py
+    value = sensor.read()                                                           # W or J, per sensor.kind
+    sensor.close()                                                                  # whoever opened it
 """
 
 from __future__ import annotations
@@ -33,7 +35,25 @@ class NotMeasured(Exception):
     """No energy can be measured here; the message is the reason, as the results record it."""
 
 
+TOTALS = ("VIN", "POM_5V_IN", "VDD_IN")  # a board's input rail, by the names Jetsons give it
+
+
+def choose_total(rails: list[str], total_rail: str) -> list[str] | None:
+    """The rails whose sum is the total: the target's ``total_rail``, else the input rail, else
+    all of them; ``None`` when the target's rail is not among ``rails``."""
+    if total_rail:
+        return [total_rail] if total_rail in rails else None
+    first = next((r for r in TOTALS if r in rails), None)
+    return [first] if first else list(rails)
+
+
+def rail_name(chosen: list[str]) -> str:
+    return chosen[0] if len(chosen) == 1 else "sum(" + ",".join(chosen) + ")"
+
+
 class Sensor(Protocol):
+    """One rail's power or energy; closed by whoever opened it."""
+
     backend: str  # the backend's name, as --energy takes it
     rail: str  # what is measured: a rail, a named sum of rails, a counter domain
     source: str  # where the numbers come from: files, a command, a service

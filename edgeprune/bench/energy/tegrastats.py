@@ -12,14 +12,15 @@ of the rails on the line."""
 from __future__ import annotations
 
 import re
+import select
 import shutil
 import subprocess
 
-from edgeprune.bench.energy.ina import TOTALS
-from edgeprune.bench.energy.sensor import Kind, NotMeasured, SensorError
+from edgeprune.bench.energy.sensor import Kind, NotMeasured, SensorError, choose_total, rail_name
 from edgeprune.errors import one_line
 
 INTERVAL_MS = 10
+LINE_TIMEOUT_S = 5.0  # a tegrastats that prints nothing for this long has failed
 # NAME cur[mW]/avg[mW][/max[mW]], followed by a space or the end (RAM 1234/3956MB is not a rail)
 _RAIL = re.compile(r"(?<![\w@])([A-Z][A-Z0-9_]*) (\d+)(?:mW)?/(\d+)(?:mW)?(?:/(\d+)(?:mW)?)?(?=\s|$)")
 
@@ -34,17 +35,17 @@ def parse_line(line: str) -> dict[str, float]:
 
 def total(rails: dict[str, float], total_rail: str) -> tuple[str, float]:
     """(what is measured, watts) of one parsed line."""
-    if total_rail:
-        if total_rail not in rails:
-            raise SensorError(f"tegrastats line has no rail {total_rail} (it has: {', '.join(sorted(rails))})")
-        return total_rail, rails[total_rail]
-    first = next((r for r in TOTALS if r in rails), None)
-    if first:
-        return first, rails[first]
-    return "sum(" + ",".join(rails) + ")", sum(rails.values())
+    names = choose_total(list(rails), total_rail)
+    if names is None:
+        raise SensorError(f"tegrastats line has no rail {total_rail} (it has: {', '.join(sorted(rails))})")
+    return rail_name(names), sum(rails[n] for n in names)
 
 
 class TegrastatsSensor:
+    """tegrastats run for the sampling only: started by the first read (in the sampling thread),
+    so no backlog of lines from before the measurement is read as if it were now; opening runs it
+    once to check it prints a rail."""
+
     backend = "tegrastats"
     kind: Kind = "power"
     max_rate_hz = 0.0  # read() waits for tegrastats' next line
@@ -53,19 +54,25 @@ class TegrastatsSensor:
         exe = shutil.which("tegrastats")
         if exe is None:
             raise NotMeasured("not measured: tegrastats is not on PATH")
+        self.command = [exe, "--interval", str(INTERVAL_MS)]
         self.total_rail = total_rail
-        self.source = f"{exe} --interval {INTERVAL_MS}"
-        self.proc = subprocess.Popen([exe, "--interval", str(INTERVAL_MS)], stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True, start_new_session=True)  # fmt: skip
+        self.source = " ".join(self.command)
+        self.proc: subprocess.Popen[bytes] | None = None
         try:
             self.rail, _ = total(parse_line(self._line()), total_rail)
-        except SensorError:
+        finally:
             self.close()
-            raise
 
     def _line(self) -> str:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
+        if self.proc is None:
+            self.proc = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                         start_new_session=True)  # fmt: skip
+        out = self.proc.stdout
+        assert out is not None
+        ready, _, _ = select.select([out], [], [], LINE_TIMEOUT_S)
+        if not ready:
+            raise SensorError(f"tegrastats printed nothing in {LINE_TIMEOUT_S:g} s")
+        line = out.readline().decode(errors="replace")
         if not line:
             raise SensorError(f"tegrastats stopped (exit code {self.proc.poll()})")
         return line
@@ -74,8 +81,11 @@ class TegrastatsSensor:
         return total(parse_line(self._line()), self.total_rail)[1]
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()

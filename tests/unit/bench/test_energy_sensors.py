@@ -215,6 +215,43 @@ def fake_tool(root, name, body):
     tool.chmod(0o755)
 
 
+def test_tegrastats_that_prints_nothing_is_an_error_not_a_hang(root, monkeypatch):
+    import edgeprune.bench.energy.tegrastats as tegrastats
+
+    monkeypatch.setattr(tegrastats, "LINE_TIMEOUT_S", 0.5)
+    fake_tool(root, "tegrastats", "#!/bin/sh\nsleep 30\n")
+    t0 = time.monotonic()
+    with pytest.raises(UserError, match="--energy tegrastats: tegrastats: tegrastats printed nothing in 0.5 s"):
+        open_sensor("tegrastats", *JETSON)
+    assert time.monotonic() - t0 < 5
+
+
+def test_a_sensor_that_fails_at_once_is_skipped_by_auto(root, monkeypatch):
+    class NVMLError(Exception):
+        pass
+
+    def unsupported(h):
+        raise NVMLError("Not Supported")
+
+    fake = types.SimpleNamespace(NVMLError=NVMLError, nvmlInit=lambda: None, nvmlShutdown=lambda: None,
+                                 nvmlDeviceGetHandleByIndex=lambda i: i, nvmlDeviceGetName=lambda h: "Tesla P100",
+                                 nvmlDeviceGetTotalEnergyConsumption=unsupported)  # fmt: skip
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    RaplTree(root)
+    sensor = open_sensor("auto", "none", "none", "", processor="gpu")
+    assert sensor.backend == "rapl"  # a pre-Volta GPU has no energy counter: the CPU's is next
+
+
+def test_rapl_sums_the_packages_not_the_platform_domain(root):
+    RaplTree(root)
+    psys = root / "sys/class/powercap/intel-rapl:1"
+    psys.mkdir()
+    for name, value in (("name", "psys"), ("energy_uj", "5"), ("max_energy_range_uj", "1000")):
+        write_value(psys / name, value)
+    sensor = open_sensor("rapl", "none", "none", "")
+    assert sensor.rail == "package-0"
+
+
 def test_tegrastats_is_found_when_no_sysfs_monitor_is_and_measures_power(root):
     lines = root.parent / "lines"
     lines.write_text("12-03-2026 18:41:07 RAM 2311/7620MB VDD_IN 5000mW/5000mW VDD_SOC 1351mW/1351mW\n")
@@ -236,9 +273,13 @@ def test_a_malformed_line_from_tegrastats_stops_the_run(root):
     lines.write_text("VDD_IN 5000mW/5000mW\nTegrastats: cannot open /sys/...\n")
     fake_tool(root, "tegrastats", FAKE_TEGRASTATS.format(python=sys.executable, lines=lines))
     sensor = open_sensor("tegrastats", *JETSON)
-    with pytest.raises(SensorError, match="malformed tegrastats line"), Sampler(sensor) as s:
-        s.wait_past(time.perf_counter() + 0.5)
-    assert sensor.proc.poll() is not None  # tegrastats stopped with the sampler
+    try:
+        with pytest.raises(SensorError, match="malformed tegrastats line"), Sampler(sensor) as s:
+            s.wait_past(time.perf_counter() + 0.5)
+        assert sensor.proc is not None and sensor.proc.poll() is None  # runs until its opener closes it
+    finally:
+        sensor.close()
+    assert sensor.proc is None
 
 
 class FakeJtop:
