@@ -21,3 +21,8 @@ if [[ "${WITH_TVM:-0}" == "1" ]]; then
     extra="[runtime]"
 fi
 EDGEPRUNE_SKIP_KERNELS=1 "$python" -m pip install --quiet "$repo$extra"
+if [[ -n "$extra" ]]; then
+    # The apache-tvm wheel is the compiler too: its LLVM library (about 250 MB) is never loaded on a board.
+    tvm_dir="$("$python" -c 'import importlib.util, os; print(os.path.dirname(importlib.util.find_spec("tvm").origin))')"
+    rm -f "$tvm_dir"/lib/libtvm_compiler*
+fi

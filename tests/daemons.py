@@ -26,6 +26,17 @@ class Daemon:
         self.env = env
         self.proc: subprocess.Popen | None = None
 
+    def started(self, needle: str, timeout_s: float) -> Daemon:
+        """Start, and wait for ``needle`` in the log; a daemon that does not get there is
+        stopped before the failure is raised."""
+        self.start()
+        try:
+            self.wait_for(needle, timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
     def start(self) -> Daemon:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
@@ -72,18 +83,38 @@ def edgeprune(*args: str) -> list[str]:
 
 def tracker(log: Path) -> tuple[Daemon, str]:
     port = free_port()
-    d = Daemon(edgeprune("device", "tracker", "--host", "127.0.0.1", "--port", str(port)), log).start()
-    d.wait_for("bind to 127.0.0.1", 60)
-    return d, f"127.0.0.1:{port}"
+    d = Daemon(edgeprune("device", "tracker", "--host", "127.0.0.1", "--port", str(port)), log)
+    return d.started("bind to 127.0.0.1", 60), f"127.0.0.1:{port}"
 
 
 def board(tracker_at: str, key: str, log: Path, *extra: str, timeout_s: float = 60,
           env: dict[str, str] | None = None) -> Daemon:  # fmt: skip
     port = free_port()
     d = Daemon(edgeprune("device", "serve", "--host", "127.0.0.1", "--tracker", tracker_at, "--key", key,
-                         "--port", str(port), "--port-end", str(port + 1), *extra), log, env).start()  # fmt: skip
-    d.wait_for("serving key", timeout_s)
-    return d
+                         "--port", str(port), "--port-end", str(port + 1), *extra), log, env)  # fmt: skip
+    return d.started("serving key", timeout_s)
+
+
+class Client:
+    """A command the test runs beside its daemons (a bench), in its own session, so that a
+    failing test still stops it with its group."""
+
+    def __init__(self, argv: list[str]):
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     start_new_session=True)  # fmt: skip
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.communicate(timeout=30)
+
+    def finish(self, timeout_s: float) -> tuple[int, str, str]:
+        out, err = self.proc.communicate(timeout=timeout_s)
+        return self.proc.returncode, out, err
 
 
 def wait_registered(tracker_at: str, key: str, boards: int = 1, timeout_s: float = 60) -> None:

@@ -46,8 +46,9 @@ def serve(
     emulate: Annotated[str | None, typer.Option("--emulate", help="Serve an emulated aarch64 board of this target instead (qemu-user, as verify runs it): its timings mean nothing, its protocol is the real one.")] = None,  # noqa: E501
 ) -> None:
     """Serve this board: a TVM RPC server registered with the tracker under KEY, with edgeprune's
-    bench on it. It runs only artifacts whose files match their manifest's sha256, and refuses
-    TVM's raw module loading. Runs until stopped (Ctrl-C, SIGTERM)."""
+    bench on it (artifacts whose files match their manifest's sha256). TVM's RPC has no
+    authentication: whoever reaches HOST can run code here, so serve on a private network or
+    through an SSH tunnel. Runs until stopped (Ctrl-C, SIGTERM)."""
     from edgeprune.device.client import parse_address
     from edgeprune.device.serve import check_tracker
     from edgeprune.device.serve import serve as run_server

@@ -14,14 +14,15 @@ import contextlib
 import io
 import json
 import re
+import socket
 import tarfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeprune.contracts.base import parse
+from edgeprune.contracts.base import decode, parse
 from edgeprune.contracts.manifest import Manifest
 from edgeprune.contracts.results import RESULTS_FORMAT, Results
 from edgeprune.device.functions import BENCH, DESCRIBE, PROTOCOL
@@ -76,42 +77,70 @@ def _archive(artifact: Path, manifest: Manifest) -> bytearray:
     return bytearray(buf.getvalue())
 
 
-def _call(session: Any, name: str, *args: Any) -> Any:  # noqa: ANN401 - a session, its function's reply
+def _bounded(work: Callable[[], Any], timeout_s: float, what: str) -> Any:  # noqa: ANN401
+    """``work()`` on a daemon thread, waited for at most ``timeout_s``: a board that loses power
+    or its network closes no connection, and a read from it would never return."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as exc:  # the caller raises it
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True, name="edgeprune-rpc")
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise BoardLost(f"no answer from the board to {what} in {timeout_s:g} s")
+    if "error" in box:
+        raise box.pop("error")
+    return box["value"]
+
+
+def _call(session: Any, name: str, timeout_s: float, *args: Any) -> Any:  # noqa: ANN401 - a session, a reply
     """A remote edgeprune function's reply, or one line; a dropped connection is :class:`BoardLost`.
     No reference to the remote function outlives the call (each one keeps the session open)."""
-    fn = session.get_function(name)
-    text, lost = None, ""
+
+    def work() -> Any:  # noqa: ANN401
+        fn = session.get_function(name)
+        try:
+            return fn(*args)
+        finally:
+            del fn
+
     try:
-        text = fn(*args)
+        text = _bounded(work, timeout_s, name)
+    except BoardLost:
+        raise
     except Exception as exc:  # TVM raises its own error types for a dead session
-        lost = one_line(exc)
-    finally:
-        del fn
-    if text is None:
-        raise BoardLost(f"connection lost: {lost}")
-    reply = json.loads(text)
+        raise BoardLost(f"connection lost: {one_line(exc)}") from None
+    try:
+        reply = json.loads(text)
+    except (TypeError, ValueError):
+        raise UserError(f"the board's {name} replied with something other than edgeprune's JSON") from None
+    if not isinstance(reply, dict) or not ({"ok", "error"} & set(reply)):
+        raise UserError(f"the board's {name} replied with a document edgeprune does not know")
     if "error" in reply:
-        raise UserError(reply["error"])
+        raise UserError(str(reply["error"]))
     return reply["ok"]
 
 
 class Board:
     """One board in an RPC session."""
 
-    def __init__(self, session: Any, key: str, tracker: str) -> None:  # noqa: ANN401
-        self.session, self.key, self.tracker = session, key, tracker
+    def __init__(self, session: Any, key: str, tracker: str, timeout_s: float) -> None:  # noqa: ANN401
+        self.session, self.key, self.tracker, self.timeout_s = session, key, tracker, timeout_s
         self.info = self._describe()
 
     def _describe(self) -> dict[str, Any]:
-        missing = ""
         try:
-            self.session.get_function(DESCRIBE)
-        except Exception as exc:
-            missing = one_line(exc, 120)
-        if missing:
-            raise UserError(f"the board of key {self.key} has no edgeprune runtime ({missing}): "
-                            f"start it with edgeprune device serve")  # fmt: skip
-        info: dict[str, Any] = _call(self.session, DESCRIBE)
+            info: dict[str, Any] = _call(self.session, DESCRIBE, min(self.timeout_s, 120.0))
+        except BoardLost as exc:
+            if "has no function" not in str(exc):  # TVM's words for a function the server lacks
+                raise
+            raise UserError(f"the board of key {self.key} has no edgeprune runtime ({one_line(exc, 120)}): "
+                            f"start it with edgeprune device serve") from None  # fmt: skip
         if info.get("protocol") != PROTOCOL:
             raise UserError(f"the board of key {self.key} runs edgeprune {info.get('edgeprune')}, device protocol "
                             f"{info.get('protocol')}; ours speaks {PROTOCOL}: install the same version")  # fmt: skip
@@ -131,7 +160,9 @@ class Board:
         data = _archive(artifact, manifest)
         failed = ""
         try:
-            self.session.upload(data, target="artifact.tar")
+            _bounded(lambda: self.session.upload(data, target="artifact.tar"), self.timeout_s, "the upload")
+        except BoardLost:
+            raise
         except Exception as exc:
             failed = one_line(exc)
         if REFUSAL in failed:
@@ -139,8 +170,9 @@ class Board:
                             f"{failed.split('Error caught from RPC call:')[-1].strip()}")  # fmt: skip
         if failed:
             raise BoardLost(f"the upload failed: {failed}")
-        text = _call(self.session, BENCH, "artifact.tar", json.dumps(options))
-        results = parse(Results, json.loads(text), f"the results from {self.name}", RESULTS_FORMAT)
+        text = _call(self.session, BENCH, self.timeout_s, "artifact.tar", json.dumps(options))
+        results = parse(Results, decode(str(text).encode(), f"the results from {self.name}"),
+                        f"the results from {self.name}", RESULTS_FORMAT)  # fmt: skip
         remote = f"rpc://{self.tracker}/{self.key}"
         return results.model_copy(update={"device": results.device.model_copy(update={"remote": remote}),
                                           "artifact": results.artifact.model_copy(update={"path": str(artifact)})})
@@ -193,27 +225,47 @@ class Tracker:
         tracker = self._session()
         got: list[Any] = []
         failed: list[BaseException] = []
+        lock = threading.Lock()
+        gave_up = threading.Event()
 
         def request() -> None:
             try:
-                got.append(tracker.request(key, priority=1, session_timeout=session_timeout_s, max_retry=1))
+                session = tracker.request(key, priority=1, session_timeout=session_timeout_s, max_retry=1)
             except BaseException as exc:  # the thread reports, the caller raises
                 failed.append(exc)
+                return
+            with lock:
+                if gave_up.is_set():  # came too late: give the board back at once
+                    _release(session)
+                else:
+                    got.append(session)
 
-        waiter = threading.Thread(target=request, daemon=True)
+        waiter = threading.Thread(target=request, daemon=True, name="edgeprune-queue")
         waiter.start()
         waiter.join(queue_timeout_s)
-        if waiter.is_alive():
-            tracker.close()  # ends the wait: the request leaves the queue with the connection
+        with lock:
+            if not got and not failed:
+                gave_up.set()
+        if gave_up.is_set():
+            _drop(tracker)  # the request leaves the tracker's queue with the connection
             raise BoardLost(f"no board of key {key} became free within {queue_timeout_s:g} s")
         tracker.close()
         if failed:
             raise BoardLost(f"the tracker could not connect to a board of key {key}: {one_line(failed[0])}")
         session = got.pop()
         try:
-            yield Board(session, key, self.address)
+            yield Board(session, key, self.address, session_timeout_s + 60.0)
         finally:
             _release(session)
+
+
+def _drop(tracker: Any) -> None:  # noqa: ANN401
+    """Close a tracker connection another thread is blocked reading from (close alone does not
+    wake that read)."""
+    with contextlib.suppress(Exception):
+        tracker._sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(Exception):
+        tracker.close()
 
 
 def _release(session: Any) -> None:  # noqa: ANN401

@@ -14,8 +14,8 @@ Usage::
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -23,7 +23,7 @@ from typing import Any, Literal
 from edgeprune.contracts.manifest import Manifest
 from edgeprune.contracts.results import Results
 from edgeprune.device.client import BoardLost, Tracker
-from edgeprune.errors import UserError
+from edgeprune.errors import UserError, one_line
 from edgeprune.fsio import write_text_atomic
 
 
@@ -87,13 +87,30 @@ def run_on_board(tracker: Tracker, job: Job, options: dict[str, Any], timeouts: 
         except UserError as exc:
             outcome.message = str(exc)
             return outcome
+        except OSError as exc:  # writing the results on this side
+            outcome.message = f"cannot write {job.output}: {exc.strerror or one_line(exc)}"
+            return outcome
+        except Exception as exc:  # anything else fails this run, not the fleet's report
+            outcome.message = f"failed: {type(exc).__name__}: {one_line(exc)}"
+            return outcome
     return outcome
 
 
 def run_fleet(tracker: Tracker, jobs: list[Job], options: dict[str, Any], timeouts: Timeouts,
               note: Callable[[str], None] = lambda _: None) -> list[Outcome]:  # fmt: skip
-    """Every job, each key's runs queued at the tracker, all keys at once."""
-    if not jobs:
-        return []
-    with ThreadPoolExecutor(max_workers=min(len(jobs), 32), thread_name_prefix="edgeprune-fleet") as pool:
-        return list(pool.map(lambda j: run_on_board(tracker, j, dict(options), timeouts, note), jobs))
+    """Every job, each key's runs queued at the tracker, all keys at once. The threads are
+    daemons: an interrupt ends the process at once, and the boards see their sessions close."""
+    outcomes: list[Outcome | None] = [None] * len(jobs)
+
+    def run(i: int) -> None:
+        outcomes[i] = run_on_board(tracker, jobs[i], dict(options), timeouts, note)
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True, name=f"edgeprune-fleet-{i}")
+               for i in range(len(jobs))]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(0.5)  # in slices, so SIGINT reaches the main thread
+    return [o if o is not None else Outcome(j, "failed", message="the run ended without a result")
+            for o, j in zip(outcomes, jobs, strict=True)]  # fmt: skip

@@ -2,11 +2,13 @@
 key, with edgeprune's functions (:mod:`edgeprune.device.functions`) registered on it.
 
 TVM's RPC has no authentication: whoever reaches the server can upload files and call any
-function registered in it. So the server listens only on the address it is given (there is no
-all-interfaces default), it refuses TVM's own ``load_module`` (which would load any uploaded
-shared library), and edgeprune's bench runs only artifacts whose files match their manifest's
-sha256. That is integrity, not authentication: keep the tracker and the boards on a private
-network or reach them through an SSH tunnel (the README shows how).
+function registered in it, and TVM's runtime registers functions that load a shared library, so
+whoever reaches it can run code on the board. The server listens only on the address it is given
+(there is no all-interfaces default), takes uploads as plain file names within a size limit,
+refuses TVM's ``load_module`` (so a client does not do it by habit), and edgeprune's bench runs
+only artifacts whose files match their manifest's sha256. None of that is a security boundary:
+keep the tracker and the boards on a private network or reach them through an SSH tunnel (the
+README shows how).
 
 The server runs in this process (TVM's ``PopenRPCServerState``: a listening thread, one forked
 process per session), so it needs no second Python executable: it also runs in an emulated
@@ -14,6 +16,7 @@ board's Python, where a process cannot start another."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import shutil
@@ -87,8 +90,23 @@ def _register(tvm_ffi: Any, rpc: Any, max_upload_bytes: int) -> None:  # noqa: A
         return refused
 
     server_env = getattr(rpc.server, "_server_env", None)
-    if server_env is None:  # the hook every session's setup goes through; see the module's docstring
+    serving = getattr(rpc.server, "_serving", None)
+    if server_env is None or serving is None:  # the hooks every session goes through (module docstring)
         raise UserError("this TVM's RPC server has no session setup edgeprune knows; install apache-tvm 0.27")
+
+    def surviving(sock: Any, addr: Any, *rest: Any) -> None:  # noqa: ANN401 - TVM's arguments
+        """One session, whatever becomes of it: TVM raises when a session's process dies (killed,
+        out of memory), which would end the listening thread and take the board off the tracker."""
+        cwd = os.getcwd()
+        try:
+            serving(sock, addr, *rest)
+        except Exception as exc:
+            print(f"session from {addr} ended abnormally: {one_line(exc)}", file=sys.stderr, flush=True)
+            os.chdir(cwd)
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    rpc.server._serving = surviving
 
     def guarded_env(*args: object, **kwargs: object) -> object:
         temp = server_env(*args, **kwargs)
@@ -116,17 +134,22 @@ def serve(host: str, port: int, port_end: int, tracker: tuple[str, int], key: st
     """Serve until a signal stops the process. Uploads are plain file names in the session's
     directory, at most ``max_upload_mb`` each."""
     check_tracker(*tracker)
-    # Sessions work in temporary directories; a session killed with the server leaves its own,
-    # so they all go under one that the server removes when it stops.
-    scratch = tempfile.mkdtemp(prefix="edgeprune-serve-")
-    tempfile.tempdir = scratch
     rpc = tvm_rpc(runtime_only=True)
     import tvm_ffi
 
     _register(tvm_ffi, rpc, int(max_upload_mb * 2**20))
+    # Sessions are forked from this process, so they inherit what _register set up (a spawned
+    # or forkserver child, Python 3.14's default, would start without it).
+    multiprocessing.set_start_method("fork", force=True)
+    # Sessions work in temporary directories; a session killed with the server leaves its own,
+    # so they all go under one that the server removes when it stops.
+    scratch = tempfile.mkdtemp(prefix="edgeprune-serve-")
+    tempfile.tempdir = scratch
     try:
         state = rpc.server.PopenRPCServerState(host, port, port_end, False, tracker, key, None, None, False)
     except (OSError, ValueError) as exc:
+        tempfile.tempdir = None
+        shutil.rmtree(scratch, ignore_errors=True)
         raise UserError(f"cannot listen on {host}:{port}-{port_end}: {one_line(exc)}") from None
     ready(f"serving key {key} on {host}:{state.port}, registered with the tracker at {tracker[0]}:{tracker[1]}")
     code = 0
