@@ -124,28 +124,18 @@ def test_a_tvm_module_for_the_board_runs_on_the_emulated_board(lab, checkpoints,
     assert r.device.machine == "aarch64" and max(r.agreement.max_rel_error_vs_dense.values()) < 1e-4
 
 
-def test_a_session_that_dies_leaves_the_board_serving(host_art, tmp_path):
-    t, at = tracker(tmp_path / "tracker.log")
-    RaplTree(tmp_path / "sysfs")
-    survivor = None
-    try:
-        survivor = board(at, "host", tmp_path / "board.log", env=sensor_env(tmp_path / "sysfs"))
-        wait_registered(at, "host")
-        with Client(edgeprune("bench", str(host_art), "--device", f"rpc://{at}/host", "--seconds", "0.1",
-                              "--idle-seconds", "60")) as bench:  # fmt: skip
-            _first_serving([survivor], 60)
-            import psutil
+def test_a_session_that_dies_leaves_the_board_serving(host_art, solo):
+    import psutil
 
-            for child in psutil.Process(survivor.proc.pid).children():  # the session, as the OOM killer would
-                child.kill()
-            code, _, err = bench.finish(60)
-        assert code == 2 and "dropped mid-run" in err
-        survivor.wait_for("ended abnormally", 30)
-        wait_registered(at, "host", timeout_s=30)  # back on the tracker, free
-    finally:
-        if survivor:
-            survivor.stop()
-        t.stop()
+    at, survivor = solo
+    with long_bench(host_art, at) as bench:
+        _first_serving([survivor], 60)
+        for child in psutil.Process(survivor.proc.pid).children():  # the session, as the OOM killer would
+            child.kill()
+        code, _, err = bench.finish(60)
+    assert code == 2 and "dropped mid-run" in err
+    survivor.wait_for("ended abnormally", 30)
+    wait_registered(at, "host", timeout_s=30)  # back on the tracker, free
 
 
 @needs_qemu
@@ -171,24 +161,36 @@ def test_a_fleet_runs_each_artifact_on_the_keys_of_its_target(lab, host_art, rpi
     assert Results.read(arm / "results-rpi5.json").device.machine == "aarch64"
 
 
-def test_a_board_killed_mid_run_is_one_line_and_nothing_is_written(host_art, tmp_path):
+@pytest.fixture
+def solo(tmp_path):
+    """A tracker of its own with one board of key ``host``, which has a sensor (a recorded RAPL
+    tree), so that a long idle baseline keeps the board in its run while the test acts."""
+    RaplTree(tmp_path / "sysfs")
     t, at = tracker(tmp_path / "tracker.log")
-    RaplTree(tmp_path / "sysfs")  # a sensor, so that a long idle baseline keeps the board in its run
-    doomed = None
+    one = None
     try:
-        doomed = board(at, "host", tmp_path / "doomed.log", env=sensor_env(tmp_path / "sysfs"))
+        one = board(at, "host", tmp_path / "board.log", env=sensor_env(tmp_path / "sysfs"))
         wait_registered(at, "host")
-        with Client(edgeprune("bench", str(host_art), "--device", f"rpc://{at}/host", "--seconds", "0.1",
-                              "--idle-seconds", "60")) as bench:  # fmt: skip
-            _first_serving([doomed], 60).stop()
-            code, _, err = bench.finish(60)
-        assert code == 2
-        assert "error: the board of key host dropped mid-run (connection lost: " in " ".join(err.split())
-        assert not (host_art / "results.json").exists()
+        yield at, one
     finally:
-        if doomed:
-            doomed.stop()
+        if one:
+            one.stop()
         t.stop()
+
+
+def long_bench(artifact, at):
+    return Client(edgeprune("bench", str(artifact), "--device", f"rpc://{at}/host", "--seconds", "0.1",
+                            "--idle-seconds", "60"))  # fmt: skip
+
+
+def test_a_board_killed_mid_run_is_one_line_and_nothing_is_written(host_art, solo):
+    at, doomed = solo
+    with long_bench(host_art, at) as bench:
+        _first_serving([doomed], 60).stop()
+        code, _, err = bench.finish(60)
+    assert code == 2
+    assert "error: the board of key host dropped mid-run (connection lost: " in " ".join(err.split())
+    assert not (host_art / "results.json").exists()
 
 
 def test_a_fleet_retries_a_dropped_board_once_on_another_of_its_key(host_art, tmp_path):

@@ -209,6 +209,13 @@ while True:
 '''
 
 
+def fake_tegrastats(root, text):
+    """A tegrastats on PATH that prints ``text``'s lines at its --interval, the last one forever."""
+    lines = root.parent / "lines"
+    lines.write_text(text)
+    fake_tool(root, "tegrastats", FAKE_TEGRASTATS.format(python=sys.executable, lines=lines))
+
+
 def fake_tool(root, name, body):
     tool = root.parent / "bin" / name
     tool.write_text(body)
@@ -253,9 +260,7 @@ def test_rapl_sums_the_packages_not_the_platform_domain(root):
 
 
 def test_tegrastats_is_found_when_no_sysfs_monitor_is_and_measures_power(root):
-    lines = root.parent / "lines"
-    lines.write_text("12-03-2026 18:41:07 RAM 2311/7620MB VDD_IN 5000mW/5000mW VDD_SOC 1351mW/1351mW\n")
-    fake_tool(root, "tegrastats", FAKE_TEGRASTATS.format(python=sys.executable, lines=lines))
+    fake_tegrastats(root, "12-03-2026 18:41:07 RAM 2311/7620MB VDD_IN 5000mW/5000mW VDD_SOC 1351mW/1351mW\n")
     sensor = open_sensor("auto", *JETSON)
     try:
         assert sensor.backend == "tegrastats" and sensor.rail == "VDD_IN"
@@ -269,9 +274,7 @@ def test_tegrastats_is_found_when_no_sysfs_monitor_is_and_measures_power(root):
 
 
 def test_a_malformed_line_from_tegrastats_stops_the_run(root):
-    lines = root.parent / "lines"
-    lines.write_text("VDD_IN 5000mW/5000mW\nTegrastats: cannot open /sys/...\n")
-    fake_tool(root, "tegrastats", FAKE_TEGRASTATS.format(python=sys.executable, lines=lines))
+    fake_tegrastats(root, "VDD_IN 5000mW/5000mW\nTegrastats: cannot open /sys/...\n")
     sensor = open_sensor("tegrastats", *JETSON)
     try:
         with pytest.raises(SensorError, match="malformed tegrastats line"), Sampler(sensor) as s:
