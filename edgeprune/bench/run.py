@@ -98,14 +98,13 @@ def choose_processor(artifact: Path, manifest: Manifest, asked: str) -> tuple[Li
 
 
 def _sensor(manifest: Manifest, asked: str, processor: str) -> Sensor | str:
-    """The energy sensor, or why there is none (``not measured: ...``)."""
+    """The energy sensor, or why there is none (``not measured: ...``); a sensor that fails as it
+    opens is a reason for ``auto`` and an error when named (:func:`open_sensor`)."""
     power = manifest.target.power
     try:
         return open_sensor(asked, power.sensor, power.interface, power.total_rail, processor)
     except NotMeasured as exc:
         return str(exc)
-    except SensorError as exc:
-        raise UserError(f"energy sensor: {exc}") from None
 
 
 def bench_artifact(artifact: Path, threads: int | None = None, budget_s: float = 10.0, batch: int = 1,

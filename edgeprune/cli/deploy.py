@@ -250,29 +250,26 @@ def bench(
         raise UserError("several artifacts are benched on a fleet only (--tracker, --keys); give one artifact")
     if output is not None and tracker is not None:
         raise UserError("-o names one results file; a fleet run writes ARTIFACT/results-KEY.json for each run")
-    # Re-benching an artifact is the normal loop, so its own results.json is replaced without
-    # --force; a file named with -o is the user's and is replaced only with --force.
-    for artifact in artifacts:
-        if output is None and artifact.is_dir():
-            check_output(artifact / "results.json", True)
-    if output is not None:
-        check_output(output, force)
-
     from edgeprune.bench.energy.measure import EnergyPlan
 
     plan = EnergyPlan(idle_s=idle_seconds, block_s=block_seconds, blocks=energy_blocks)
-    if tracker is not None and keys is not None:
+    options = {"threads": threads, "budget_s": seconds, "on": on, "energy": energy, "energy_plan": vars(plan)}
+    if tracker is not None and keys is not None:  # its outputs are checked once its runs are known
         from edgeprune.cli.devices import bench_fleet
 
-        options = {"threads": threads, "budget_s": seconds, "on": on, "energy": energy, "energy_plan": vars(plan)}
         bench_fleet(artifacts, tracker, keys, options, plan, queue_timeout, as_json)
         return
     artifact = artifacts[0]
+    # Re-benching an artifact is the normal loop, so its own results.json is replaced without
+    # --force; a file named with -o is the user's and is replaced only with --force.
+    if output is not None:
+        check_output(output, force)
+    elif artifact.is_dir():
+        check_output(artifact / "results.json", True)
     path = output or artifact / "results.json"
     if device is not None:
         from edgeprune.cli.devices import bench_on_device
 
-        options = {"threads": threads, "budget_s": seconds, "on": on, "energy": energy, "energy_plan": vars(plan)}
         results = bench_on_device(artifact, device, options, plan, queue_timeout, as_json)
     else:
         results = _bench_here(artifact, threads, seconds, on, energy, plan, as_json)

@@ -14,6 +14,7 @@ import typer
 
 from edgeprune.cli.common import JsonOpt, _print_json, app, err, out
 from edgeprune.errors import UserError
+from edgeprune.fsio import check_output
 
 if TYPE_CHECKING:
     from edgeprune.bench.energy.measure import EnergyPlan
@@ -156,6 +157,8 @@ def bench_fleet(artifacts: list[Path], tracker_at: str, keys_text: str, options:
     jobs, skipped = plan_runs(artifacts, keys)
     if not jobs:
         raise UserError("no artifact was built for any of --keys: " + "; ".join(skipped))
+    for job in jobs:  # each run's own results file, replaced on every run like results.json
+        check_output(job.output, True)
     tracker = Tracker.connect(*parse_address(tracker_at))
     timeouts = Timeouts(_session_timeout(plan, options["budget_s"]), queue_timeout)
     outcomes = run_fleet(tracker, jobs, options, timeouts,
