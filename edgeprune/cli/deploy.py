@@ -331,7 +331,8 @@ def _print_energy(r: Results) -> None:
         out.print(f"  {name:6s} {m.gross_j * 1e3:.4f} mJ gross, {m.net_j * 1e3:.4f} ± {m.uncertainty_j * 1e3:.4f} mJ "
                   f"net per inference ({m.blocks} blocks of {m.inferences_per_block})")  # fmt: skip
     net = "n/a (a net energy is not above zero)" if e.ratio_net is None else f"{e.ratio_net:.3f}"
-    out.print(f"  sparse/dense energy: net {net}, gross {e.ratio_gross:.3f}")
+    gross = "n/a (the dense gross energy is not above zero)" if e.ratio_gross is None else f"{e.ratio_gross:.3f}"
+    out.print(f"  sparse/dense energy: net {net}, gross {gross}")
 
 
 @app.command()

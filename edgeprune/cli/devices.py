@@ -186,10 +186,14 @@ def _print_fleet(outcomes: list[Outcome], skipped: list[str]) -> None:
         table.add_column(col)
     for o in outcomes:
         r = o.results
-        energy = "" if r is None else "not measured" if r.energy is None else f"{r.energy.ratio_gross:.3f} gross"
+        energy = "" if r is None else "not measured" if r.energy is None else _gross(r.energy.ratio_gross)
         status = o.status + (f" ({o.attempts} tries)" if o.attempts > 1 else "")
         table.add_row(str(o.job.artifact), o.job.key, o.board, status, f"{r.ratio_p50:.3f}" if r else "", energy,
                       str(o.job.output) if r else o.message)  # fmt: skip
     out.print(table)
     for line in skipped:
         out.print(f"skipped: {line}")
+
+
+def _gross(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{ratio:.3f} gross"
